@@ -1,0 +1,49 @@
+# The project's build, generation, lint and test entry points. Every tool is pinned
+# in a go.mod under hack/ and run through the go command.
+
+SHELL := /usr/bin/env bash -o pipefail
+GO ?= go
+TOOLS := $(GO) tool -modfile=hack/tools/go.mod
+BUF := $(GO) tool -modfile=hack/buf/go.mod buf
+
+# Folder holding etcd, kube-apiserver and kube-controller-manager, built and
+# cached by hack/controlplane.sh.
+CONTROLPLANE = $(shell hack/controlplane.sh)
+
+.PHONY: all
+all: generate lint test
+
+.PHONY: generate
+generate: generate-api generate-proto ## Regenerate deepcopy code, the CRD and the gRPC code.
+
+.PHONY: generate-api
+generate-api:
+	$(TOOLS) controller-gen object paths=./api/... crd output:crd:artifacts:config=manifests/crd
+
+.PHONY: generate-proto
+generate-proto:
+	$(BUF) generate
+
+.PHONY: verify-generate
+verify-generate: generate ## Fail if generated files differ from what is committed.
+	@git add -N . && git diff --exit-code -- api manifests/crd proto || \
+		{ echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## go vet, staticcheck, gofmt and buf lint.
+	$(GO) vet ./...
+	$(TOOLS) staticcheck ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(BUF) lint
+
+.PHONY: controlplane
+controlplane: ## Build (or find cached) etcd, kube-apiserver and kube-controller-manager.
+	@echo $(CONTROLPLANE)
+
+.PHONY: test
+test: ## Every test, against the real control plane and Prometheus.
+	KUBEBUILDER_ASSETS=$(CONTROLPLANE) $(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

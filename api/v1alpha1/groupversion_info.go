@@ -1,0 +1,25 @@
+// Package v1alpha1 holds the ElastiService API, elasti.truefoundry.com/v1alpha1.
+//
+// The group, version, kind and JSON field names are those of TrueFoundry's Elasti,
+// so a manifest written for Elasti applies unchanged. Fields this project adds are
+// optional and default to values that keep Elasti's behaviour.
+//
+// +kubebuilder:object:generate=true
+// +groupName=elasti.truefoundry.com
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of the ElastiService API.
+	GroupVersion = schema.GroupVersion{Group: "elasti.truefoundry.com", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the API's types with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the API's types to a runtime.Scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
