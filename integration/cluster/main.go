@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+)
+
+// startTimeout bounds Start when Shared calls it, including a first build of the test
+// app.
+const startTimeout = 3 * time.Minute
+
+var shared struct {
+	opts    Options
+	once    sync.Once
+	cluster *Cluster
+	err     error
+	// logFile receives the harness log while the package's tests run.
+	logFile *os.File
+}
+
+// Main runs a package's tests with one cluster shared between them: the first call to
+// Shared starts it with opts, and Main stops it when the tests end. The cluster's
+// folder is kept when a test failed (or the binary dies), and its path is printed, so
+// its logs can be read; otherwise it is removed. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{}) }
+func Main(m *testing.M, opts Options) {
+	os.Exit(runMain(m, opts))
+}
+
+func runMain(m *testing.M, opts Options) int {
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "elasti-cluster-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "failed to create cluster folder: %v\n", err)
+			return 1
+		}
+		opts.Dir = dir
+		// Printed now so it is there even when the binary dies of a timeout; go test
+		// shows it only for a failing package or with -v.
+		fmt.Fprintf(os.Stderr, "local cluster folder (kept on failure): %s\n", dir)
+	}
+	if opts.Log.GetSink() == nil {
+		f, err := os.Create(filepath.Join(opts.Dir, "harness.log"))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "failed to create harness log: %v\n", err)
+			return 1
+		}
+		shared.logFile = f
+		opts.Log = funcr.New(func(prefix, args string) {
+			fmt.Fprintln(f, time.Now().Format(time.StampMilli), prefix, args)
+		}, funcr.Options{Verbosity: 1})
+	}
+	shared.opts = opts
+
+	code := m.Run()
+
+	if shared.cluster != nil {
+		shared.cluster.Stop()
+	}
+	if shared.logFile != nil {
+		shared.logFile.Close()
+	}
+	if code != 0 || shared.err != nil {
+		fmt.Fprintf(os.Stderr, "tests failed; cluster files kept in %s\n", opts.Dir)
+		return code
+	}
+	os.RemoveAll(opts.Dir)
+	return code
+}
+
+// Shared returns the package's cluster, starting it on first use. It fails the test
+// if the cluster cannot start. It needs Main in the package's TestMain.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.opts.Dir == "" {
+			shared.err = fmt.Errorf("cluster.Shared needs cluster.Main in TestMain")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		shared.cluster, shared.err = Start(ctx, shared.opts)
+	})
+	if shared.err != nil {
+		t.Fatalf("failed to start the local cluster: %v", shared.err)
+	}
+	return shared.cluster
+}
+
