@@ -68,6 +68,7 @@ type ElastiServiceSpec struct {
 	// +optional
 	// +kubebuilder:default="60s"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="holdTimeout must be a duration between 1s and 5m, for example \"90s\""
 	HoldTimeout *metav1.Duration `json:"holdTimeout,omitempty"`
 
@@ -132,18 +133,21 @@ type TriggerMetadata struct {
 	// Query is a PromQL instant query that must return exactly one sample.
 	// +required
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
 	// +kubebuilder:validation:XValidation:rule="self.trim() != ''",message="query must not be blank"
 	Query string `json:"query"`
 
 	// ServerAddress is the base URL of the Prometheus server. When empty, the
 	// scaler uses its configured default.
 	// +optional
+	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",message="serverAddress must be an http or https URL, for example http://prometheus.monitoring:9090"
 	ServerAddress string `json:"serverAddress,omitempty"`
 
 	// Threshold is the value, written as a string, below which the trigger counts
 	// as idle.
 	// +required
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$')",message="threshold must be a non-negative number written as a string, for example \"0.01\""
 	Threshold string `json:"threshold"`
 
@@ -151,6 +155,7 @@ type TriggerMetadata struct {
 	// up series that must read 1 before an idle value is trusted. Defaults to the
 	// scaler's configured filter.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	UptimeFilter string `json:"uptimeFilter,omitempty"`
 
 	// Headers are added to every query sent to the server, for authentication or
@@ -200,6 +205,7 @@ type EnabledPeriod struct {
 	// Defaults to "24h".
 	// +optional
 	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="duration must be a positive duration such as \"30m\" or \"8h\""
 	Duration string `json:"duration,omitempty"`
 }
