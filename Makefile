@@ -26,8 +26,9 @@ generate-proto:
 
 .PHONY: verify-generate
 verify-generate: generate ## Fail if generated files differ from what is committed.
-	@git add -N . && git diff --exit-code -- api manifests/crd proto || \
-		{ echo "generated files are out of date: run 'make generate' and commit"; exit 1; }
+	@changed=$$(git status --porcelain -- api manifests/crd proto); \
+		[ -z "$$changed" ] || { echo "generated files are out of date, run 'make generate' and commit:"; \
+		echo "$$changed"; exit 1; }
 
 .PHONY: lint
 lint: ## go vet, staticcheck, gofmt and buf lint.
