@@ -94,4 +94,3 @@ func Shared(t testing.TB) *Cluster {
 	}
 	return shared.cluster
 }
-

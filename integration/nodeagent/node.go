@@ -24,7 +24,7 @@ func (a *Agent) registerNode(ctx context.Context) error {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: a.opts.NodeName,
 			Labels: map[string]string{
-				corev1.LabelHostname:  a.opts.NodeName,
+				corev1.LabelHostname:   a.opts.NodeName,
 				corev1.LabelOSStable:   runtime.GOOS,
 				corev1.LabelArchStable: runtime.GOARCH,
 			},
