@@ -149,10 +149,12 @@ func (c *Cluster) start(ctx context.Context) error {
 		side.Wait()
 		return err
 	}
+	c.opts.Log.V(1).Info("etcd ready", "elapsed", since(began))
 	if err := c.startAPIServer(ctx, etcdURL); err != nil {
 		side.Wait()
 		return err
 	}
+	c.opts.Log.V(1).Info("kube-apiserver ready", "elapsed", since(began))
 	if err := c.newClients(); err != nil {
 		side.Wait()
 		return err
@@ -165,6 +167,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := errors.Join(buildErr, promErr, crdErr); err != nil {
 		return err
 	}
+	c.opts.Log.V(1).Info("test app built, prometheus ready", "elapsed", since(began))
 
 	if err := c.startAgent(ctx); err != nil {
 		return err
@@ -172,11 +175,12 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.installCRDs(ctx, crdPaths); err != nil {
 		return err
 	}
+	c.opts.Log.V(1).Info("CRDs established", "count", len(crdPaths), "elapsed", since(began))
 	if err := c.waitForControllers(ctx); err != nil {
 		return err
 	}
 	c.opts.Log.Info("cluster started", "dir", c.Dir, "apiServer", c.Config.Host,
-		"prometheus", c.PrometheusURL, "elapsed", time.Since(began).Round(time.Millisecond).String())
+		"prometheus", c.PrometheusURL, "elapsed", since(began))
 	return nil
 }
 
@@ -278,3 +282,18 @@ func (c *Cluster) Stop() {
 		}
 	})
 }
+
+// Processes returns the process id of each child the cluster runs (etcd,
+// kube-apiserver, kube-controller-manager, prometheus), by name. Pod processes are not
+// included.
+func (c *Cluster) Processes() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.procs))
+	for _, np := range c.procs {
+		out[np.name] = np.p.Pid()
+	}
+	return out
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

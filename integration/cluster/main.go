@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // startTimeout bounds Start when Shared calls it, including a first build of the test
@@ -36,7 +37,8 @@ func Main(m *testing.M, opts Options) {
 }
 
 func runMain(m *testing.M, opts Options) int {
-	if opts.Dir == "" {
+	created := opts.Dir == ""
+	if created {
 		dir, err := os.MkdirTemp("", "elasti-cluster-")
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "failed to create cluster folder: %v\n", err)
@@ -59,6 +61,8 @@ func runMain(m *testing.M, opts Options) int {
 		}, funcr.Options{Verbosity: 1})
 	}
 	shared.opts = opts
+	// controller-runtime logs through a global logger; without one it complains.
+	ctrllog.SetLogger(opts.Log.WithName("controller-runtime"))
 
 	code := m.Run()
 
@@ -72,7 +76,9 @@ func runMain(m *testing.M, opts Options) int {
 		fmt.Fprintf(os.Stderr, "tests failed; cluster files kept in %s\n", opts.Dir)
 		return code
 	}
-	os.RemoveAll(opts.Dir)
+	if created {
+		os.RemoveAll(opts.Dir)
+	}
 	return code
 }
 

@@ -76,7 +76,7 @@ func newService(ns string) *corev1.Service {
 }
 
 // deploy creates the Service and the workload in ns.
-func deploy(t *testing.T, c *cluster.Cluster, workload client.Object) {
+func deploy(t testing.TB, c *cluster.Cluster, workload client.Object) {
 	t.Helper()
 	ctx := t.Context()
 	if err := c.Client.Create(ctx, newService(workload.GetNamespace())); err != nil {
@@ -88,7 +88,7 @@ func deploy(t *testing.T, c *cluster.Cluster, workload client.Object) {
 }
 
 // scale sets replicas through the scale subresource, as an autoscaler would.
-func scale(t *testing.T, c *cluster.Cluster, workload client.Object, replicas int32) {
+func scale(t testing.TB, c *cluster.Cluster, workload client.Object, replicas int32) {
 	t.Helper()
 	s := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
 	err := c.Client.SubResource("scale").Update(t.Context(), workload, client.WithSubResourceBody(s))
@@ -120,7 +120,7 @@ func get(ctx context.Context, podIP netip.Addr, path string) (int, http.Header, 
 var httpClient = podnet.NewHTTPClient(5 * time.Second)
 
 // podPIDs returns the process ids of the running containers of the namespace's pods.
-func podPIDs(t *testing.T, c *cluster.Cluster, ns string) []int {
+func podPIDs(t testing.TB, c *cluster.Cluster, ns string) []int {
 	t.Helper()
 	var pods corev1.PodList
 	if err := c.Client.List(t.Context(), &pods, client.InNamespace(ns)); err != nil {
@@ -139,7 +139,7 @@ func podPIDs(t *testing.T, c *cluster.Cluster, ns string) []int {
 }
 
 // waitNoPods waits until the namespace has no pods left.
-func waitNoPods(t *testing.T, c *cluster.Cluster, ns string, timeout time.Duration) {
+func waitNoPods(t testing.TB, c *cluster.Cluster, ns string, timeout time.Duration) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, timeout, true,
 		func(ctx context.Context) (bool, error) {
