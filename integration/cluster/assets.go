@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // kedaModule is the KEDA release whose ScaledObject CRD the cluster installs. It is
@@ -44,6 +45,13 @@ func findAssets(ctx context.Context, root string) (string, error) {
 		if !fileExists(script) {
 			return "", errNoAssets
 		}
+		// Test binaries of several packages start at once; two builds into the same
+		// cache folder would break each other.
+		unlock, err := lockBuilds()
+		if err != nil {
+			return "", err
+		}
+		defer unlock()
 		cmd := exec.CommandContext(ctx, script)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -59,6 +67,31 @@ func findAssets(ctx context.Context, root string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// lockBuilds takes an exclusive lock shared by every test binary on this machine
+// and returns its release.
+func lockBuilds() (func(), error) {
+	dir := os.Getenv("ELASTI_CACHE_DIR")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("failed to find the cache folder: %w", err)
+		}
+		dir = filepath.Join(cache, "elasti-mesh")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create %q: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "controlplane.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open build lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to take build lock: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // buildTestApp compiles the test app into dir and returns the program's path.

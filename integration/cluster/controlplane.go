@@ -52,7 +52,11 @@ func (c *Cluster) startProcess(name, path string, args ...string) (*proc.Process
 }
 
 func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
-	client, peer := freePort(), freePort()
+	ports, err := freePorts(2)
+	if err != nil {
+		return "", err
+	}
+	client, peer := ports[0], ports[1]
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(client)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peer)
 	p, err := c.startProcess("etcd", filepath.Join(c.opts.AssetsDir, "etcd"),
@@ -80,7 +84,11 @@ func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string) error {
-	port := freePort()
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	port := ports[0]
 	p, err := c.startProcess("kube-apiserver", filepath.Join(c.opts.AssetsDir, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
@@ -225,15 +233,19 @@ func waitHTTP(
 	return nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago. Another process
-// may take it before it is used; the child then fails to start and says so in its log.
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("failed to find a free port: %v", err))
+// freePorts returns n loopback TCP ports that were free a moment ago. Another process
+// may take one before it is used; the child then fails to start and says so in its log.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("failed to find a free port: %w", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports, nil
 }
 
 // fileExists reports whether path names an existing file.

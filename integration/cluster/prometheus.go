@@ -42,7 +42,11 @@ func (c *Cluster) startPrometheus(ctx context.Context) error {
 		return fmt.Errorf("failed to write prometheus config: %w", err)
 	}
 
-	addr := "127.0.0.1:" + strconv.Itoa(freePort())
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	p, err := c.startProcess("prometheus", c.opts.PrometheusPath,
 		"--config.file="+config,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

@@ -54,12 +54,18 @@ func (w *worker) status(containers []*container) corev1.PodStatus {
 		}
 	}
 
+	// A condition keeps its transition time until its status changes.
 	cond := func(t corev1.PodConditionType, ok bool) corev1.PodCondition {
 		s := corev1.ConditionFalse
 		if ok {
 			s = corev1.ConditionTrue
 		}
-		return corev1.PodCondition{Type: t, Status: s, LastTransitionTime: now}
+		c := corev1.PodCondition{Type: t, Status: s, LastTransitionTime: now}
+		if prev, found := w.conditions[t]; found && prev.Status == s {
+			c.LastTransitionTime = prev.LastTransitionTime
+		}
+		w.conditions[t] = c
+		return c
 	}
 	return corev1.PodStatus{
 		Phase: phase,

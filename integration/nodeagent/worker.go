@@ -41,6 +41,8 @@ type worker struct {
 	podIP    netip.Addr
 	loopback netip.Addr
 	started  metav1.Time
+	// conditions are the pod conditions last reported, by type.
+	conditions map[corev1.PodConditionType]corev1.PodCondition
 
 	events chan event
 	// done is closed when run returns, so late senders do not block.
@@ -57,6 +59,7 @@ func newWorker(a *Agent, pod *corev1.Pod) *worker {
 		agent:       a,
 		pod:         pod,
 		log:         a.log.WithValues("pod", pod.Namespace+"/"+pod.Name),
+		conditions:  map[corev1.PodConditionType]corev1.PodCondition{},
 		events:      make(chan event, 16),
 		done:        make(chan struct{}),
 		terminating: make(chan struct{}),
