@@ -3,6 +3,7 @@ package scaler
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,6 +24,9 @@ type pollLoop struct {
 	metrics  *metrics
 	notify   chan<- event.GenericEvent
 	log      logr.Logger
+
+	// done counts finished rounds.
+	done atomic.Uint64
 
 	// roundsMu guards rounds.
 	roundsMu sync.Mutex
@@ -81,6 +85,7 @@ func (p *pollLoop) round(ctx context.Context) {
 		p.rounds = p.rounds[1:]
 	}
 	p.roundsMu.Unlock()
+	p.done.Add(1)
 }
 
 func (p *pollLoop) evaluate(

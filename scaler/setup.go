@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -121,7 +122,12 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(s.servicesOfSlice)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(s.servicesOfService)).
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		// Name validation is process-wide; two scalers in one process (a failover
+		// test) would otherwise clash, and one scaler has one controller anyway.
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			SkipNameValidation:      ptr.To(true),
+		}).
 		Complete(s)
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the ElastiService controller: %w", err)
@@ -134,6 +140,9 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 func (s *Scaler) EvaluationRounds() []RoundStats {
 	return s.poll.lastRounds()
 }
+
+// RoundsDone returns the number of trigger evaluation rounds finished so far.
+func (s *Scaler) RoundsDone() uint64 { return s.poll.done.Load() }
 
 // RoundStats describes one trigger evaluation round.
 type RoundStats struct {
