@@ -1,0 +1,81 @@
+// Command elasti-scaler is the elasti controller: it scales ElastiService workloads
+// between zero and their minimum, switches their routes between hold and serve,
+// and serves the activation API that elasti-extproc calls.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/elasti-mesh/elasti/istio"
+	"github.com/elasti-mesh/elasti/scaler"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "elasti-scaler:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var opts scaler.Options
+	var mo scaler.ManagerOptions
+	var routes istio.RouteSwitchOptions
+	var logLevel string
+	zapOpts := zap.Options{}
+	fs := flag.NewFlagSet("elasti-scaler", flag.ContinueOnError)
+	addFlags(fs, &opts, &mo, &routes)
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error (overrides --zap-log-level)")
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+
+	level, err := zapcore.ParseLevel(logLevel)
+	if err != nil {
+		return fmt.Errorf("invalid --log-level %q: %w", logLevel, err)
+	}
+	if zapOpts.Level == nil {
+		zapOpts.Level = level
+	}
+	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(log)
+	mo.Logger = log
+
+	// Bad flags fail here, before anything starts, with what to fix.
+	routes.FieldManager = scaler.FieldManager
+	if err := routes.Validate(); err != nil {
+		return fmt.Errorf("invalid route options: %w", err)
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("failed to load kubeconfig: %w", err)
+	}
+	cfg.UserAgent = scaler.FieldManager
+	mgr, _, err := scaler.NewManager(cfg, mo, opts, func(c client.Client) (scaler.Router, error) {
+		return istio.NewRouteSwitch(c, routes), nil
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting elasti-scaler", "activationAddress", mo.ActivationAddress,
+		"pollingInterval", opts.PollingInterval.String())
+	return mgr.Start(ctx)
+}
