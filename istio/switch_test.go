@@ -181,8 +181,8 @@ spec:
 	held:  map[string][]int{"OTHER/callers": {1}},
 	owned: true,
 }, {
-	name: "no VirtualService at all",
-	held: map[string][]int{},
+	name:  "no VirtualService at all",
+	held:  map[string][]int{},
 	owned: true,
 }, {
 	name: "host covered but routed elsewhere",
@@ -402,7 +402,7 @@ func elastiService(namespace, service string) *v1alpha1.ElastiService {
 	return &v1alpha1.ElastiService{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: service, UID: types.UID("uid-" + namespace + "-" + service)},
 		Spec: v1alpha1.ElastiServiceSpec{
-			Service: service,
+			Service:        service,
 			ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: service},
 		},
 	}
@@ -415,4 +415,3 @@ func toYAML(v any) string {
 	}
 	return string(out)
 }
-
