@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,15 +344,19 @@ func TestRouteSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The first request is held until released; any later one continues at once.
 	release := make(chan struct{})
+	var held atomic.Bool
 	ep := startExtProc(t, func(stream extprocsvc.ExternalProcessor_ProcessServer) error {
 		if _, err := stream.Recv(); err != nil {
 			return err
 		}
-		if err := stream.Send(override(5 * time.Second)); err != nil {
-			return err
+		if held.CompareAndSwap(false, true) {
+			if err := stream.Send(override(5 * time.Second)); err != nil {
+				return err
+			}
+			<-release
 		}
-		<-release
 		return stream.Send(continueHeaders(nil, false))
 	})
 	p, base := startProxy(t, c, envoyemu.Options{
