@@ -576,3 +576,34 @@ func TestUpgradesAndGRPCThroughHoldRoute(t *testing.T) {
 		t.Errorf("ext_proc streams = %d, want 3 (one per request on the hold route)", got)
 	}
 }
+
+// TestLoadShippedEnvoyFilter reads the project's own EnvoyFilter, which the
+// end-to-end scenarios run under, for both kinds of proxy.
+func TestLoadShippedEnvoyFilter(t *testing.T) {
+	for _, ctx := range []networkingv1alpha3.EnvoyFilter_PatchContext{
+		networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND, networkingv1alpha3.EnvoyFilter_GATEWAY,
+	} {
+		t.Run(ctx.String(), func(t *testing.T) {
+			cfg, err := envoyemu.LoadFilterConfig("../../manifests/istio/envoyfilter.yaml", ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.ExtProc == nil || cfg.ExtProc.GetGrpcService().GetEnvoyGrpc().GetClusterName() == "" {
+				t.Fatalf("ext_proc filter = %v, want one with an Envoy gRPC cluster", cfg.ExtProc)
+			}
+			mode := cfg.ExtProc.GetProcessingMode()
+			if mode.GetRequestHeaderMode() != extprocv3.ProcessingMode_SKIP ||
+				mode.GetResponseHeaderMode() != extprocv3.ProcessingMode_SKIP {
+				t.Errorf("filter processing mode = %v, want headers skipped (inert)", mode)
+			}
+			hold := cfg.PerRoute[holdRoute].GetOverrides().GetProcessingMode()
+			if hold.GetRequestHeaderMode() != extprocv3.ProcessingMode_SEND {
+				t.Errorf("hold route processing mode = %v, want request headers sent", hold)
+			}
+			if cfg.ExtProc.GetMaxMessageTimeout().AsDuration() < 5*time.Minute {
+				t.Errorf("max_message_timeout = %v, want at least the longest holdTimeout (5m)",
+					cfg.ExtProc.GetMaxMessageTimeout().AsDuration())
+			}
+		})
+	}
+}
