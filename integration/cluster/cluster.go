@@ -6,7 +6,20 @@
 // reach a pod through Loopback or podnet.DialContext, never at its pod IP.
 //
 // Every child process dies with the test binary, even when it panics or times out.
-// Use Main in TestMain so that one package's tests share one cluster.
+// Use Main in TestMain so that one package's tests share one cluster:
+//
+//	func TestMain(m *testing.M) { cluster.Main(m, cluster.Options{}) }
+//
+//	func TestServes(t *testing.T) {
+//		c := cluster.Shared(t)
+//		ns := c.NewNamespace(t)
+//		// create a Service "web" and a Deployment of testapp.Container(...) in ns
+//		ips, err := c.WaitForReadyEndpoints(t.Context(), ns, "web", 1, time.Minute)
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		lo, _ := c.Loopback(ips[0]) // dial lo, never ips[0]
+//	}
 package cluster
 
 import (

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+	"go.uber.org/goleak"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -68,6 +69,10 @@ func runMain(m *testing.M, opts Options) int {
 
 	if shared.cluster != nil {
 		shared.cluster.Stop()
+		if err := goleak.Find(leakOptions...); err != nil && code == 0 {
+			fmt.Fprintf(os.Stderr, "goroutines left after the cluster stopped: %v\n", err)
+			code = 1
+		}
 	}
 	if shared.logFile != nil {
 		shared.logFile.Close()
@@ -99,4 +104,12 @@ func Shared(t testing.TB) *Cluster {
 		t.Fatalf("failed to start the local cluster: %v", shared.err)
 	}
 	return shared.cluster
+}
+
+// leakOptions name the goroutines that legitimately outlive a stopped cluster: the
+// process starter, which must hold its thread until the binary ends, and client
+// libraries' process-wide background workers.
+var leakOptions = []goleak.Option{
+	goleak.IgnoreTopFunction("github.com/elasti-mesh/elasti/integration/proc.forker"),
+	goleak.IgnoreAnyFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
 }
