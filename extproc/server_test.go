@@ -14,10 +14,11 @@ import (
 	"github.com/elasti-mesh/elasti/extproc/envoytest"
 )
 
-// checkLeaks fails the test if goroutines outlive it. Registered first, it runs
-// after every other cleanup.
+// checkLeaks fails the test if goroutines it started outlive it. Registered
+// first, it runs after every other cleanup.
 func checkLeaks(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }
 
 func holdRequest(ns, svc string) envoytest.Request {
