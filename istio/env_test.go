@@ -28,7 +28,9 @@ import (
 var (
 	testConfig *rest.Config
 	testClient client.WithWatch
-	testScheme = runtime.NewScheme()
+	// testKubeconfig is an admin kubeconfig file for the test API server.
+	testKubeconfig string
+	testScheme     = runtime.NewScheme()
 	// repoRoot is the repository's top folder.
 	repoRoot string
 )
@@ -44,6 +46,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	_ = os.Remove(testKubeconfig)
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "failed to stop the test API server:", err)
 	}
@@ -90,7 +93,15 @@ func startEnv() (*envtest.Environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	testConfig, testClient = cfg, c
+	kubeconfig, err := os.CreateTemp("", "elasti-istio-kubeconfig-*")
+	if err != nil {
+		return nil, err
+	}
+	defer kubeconfig.Close()
+	if _, err := kubeconfig.Write(env.KubeConfig); err != nil {
+		return nil, err
+	}
+	testConfig, testClient, testKubeconfig = cfg, c, kubeconfig.Name()
 	return env, nil
 }
 
