@@ -48,7 +48,14 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 	}
 
 	// At zero the traffic must be held, whoever scaled the workload down, and
-	// KEDA must stay paused so it does not fight the zero.
+	// KEDA must stay paused so it does not fight the zero. The scale lock and a
+	// fresh read keep this from undoing an activation that landed since observe.
+	st := s.states.get(client.ObjectKeyFromObject(es))
+	st.scaleMu.Lock()
+	defer st.scaleMu.Unlock()
+	if cur, err := s.targets.get(ctx, es); err != nil || cur.Spec > 0 {
+		return err
+	}
 	if err := s.pauseKEDA(ctx, es); err != nil {
 		return err
 	}
@@ -99,6 +106,9 @@ func (s *Scaler) continueScaleDown(
 		st.setPendingHold(time.Time{})
 		s.event(es, "Normal", "ScaleDownCancelled", "ScaleDown",
 			"scale to zero called off: the service was activated or is no longer idle")
+		if err := s.resumeKEDA(ctx, es); err != nil {
+			return 0, err
+		}
 		return 0, s.serve(ctx, es)
 	}
 	if left := s.opts.PropagationDelay - time.Since(since); left > 0 {

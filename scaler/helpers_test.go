@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,4 +409,23 @@ func waitRounds(t testing.TB, s *testScaler, n int) {
 	target := s.RoundsDone() + uint64(n)
 	waitFor(t, time.Duration(n)*10*time.Second, fmt.Sprintf("%d evaluation rounds", n),
 		func(context.Context) (bool, error) { return s.RoundsDone() >= target, nil })
+}
+
+// waitBusy waits until the trigger reads at or above its threshold, so that a test
+// does not start from the zero the seed's query gives before Prometheus has two
+// samples of the counter.
+func waitBusy(t testing.TB, c *cluster.Cluster, ns string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the trigger to read busy", func(ctx context.Context) (bool, error) {
+		es, err := getES(ctx, c, ns)
+		if err != nil {
+			return false, err
+		}
+		cond := meta.FindStatusCondition(es.Status.Conditions, v1alpha1.ConditionTriggersHealthy)
+		if cond == nil || cond.Reason != "Evaluated" {
+			return false, nil
+		}
+		v, err := strconv.ParseFloat(strings.TrimPrefix(cond.Message, "trigger values: "), 64)
+		return err == nil && v >= 0.01, nil
+	})
 }
