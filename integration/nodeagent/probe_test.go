@@ -68,6 +68,33 @@ func TestProberFollowsThresholds(t *testing.T) {
 	}
 }
 
+// TestProberWaitsInitialDelay checks that no check runs before initialDelaySeconds.
+func TestProberWaitsInitialDelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.18.3.5:0")
+	if err != nil {
+		t.Fatalf("failed to listen: %v", err)
+	}
+	defer ln.Close()
+	spec := &corev1.Container{ReadinessProbe: &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{
+			Port: intstr.FromInt32(int32(ln.Addr().(*net.TCPAddr).Port)),
+		}},
+		InitialDelaySeconds: 1,
+		PeriodSeconds:       1,
+	}}
+	reports := make(chan bool, 1)
+	began := time.Now()
+	go newProber(spec, netip.MustParseAddr("127.18.3.5")).run(t.Context(), func(ready bool) { reports <- ready })
+	select {
+	case <-reports:
+		if elapsed := time.Since(began); elapsed < time.Second {
+			t.Errorf("ready after %s, want after the 1s initial delay", elapsed)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("prober never reported ready")
+	}
+}
+
 func TestProgramIgnoresTags(t *testing.T) {
 	a := &Agent{opts: Options{Programs: map[string]string{"elasti.test/testapp": "/bin/app"}}}
 	tests := []struct {

@@ -40,7 +40,7 @@ func TestLoopback(t *testing.T) {
 }
 
 func TestAllocatorSkipsNodeAndReuseOnlyAfterWrap(t *testing.T) {
-	var a Allocator
+	a := Allocator{LockDir: t.TempDir()}
 	first, err := a.Allocate()
 	if err != nil {
 		t.Fatalf("Allocate() error = %v", err)
@@ -76,4 +76,24 @@ func TestDialContextRefusesRoutableAddresses(t *testing.T) {
 		t.Fatalf("DialContext(%s) error = %v", pod, err)
 	}
 	conn.Close()
+}
+
+// TestAllocatorsShareTheMachine checks that two allocators, standing for two clusters
+// on one machine, never hand out the same address.
+func TestAllocatorsShareTheMachine(t *testing.T) {
+	dir := t.TempDir()
+	a, b := &Allocator{LockDir: dir}, &Allocator{LockDir: dir}
+	seen := map[netip.Addr]bool{}
+	for range 5 {
+		for _, alloc := range []*Allocator{a, b} {
+			ip, err := alloc.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate() error = %v", err)
+			}
+			if seen[ip] {
+				t.Fatalf("Allocate() = %s, already held by the other allocator", ip)
+			}
+			seen[ip] = true
+		}
+	}
 }
