@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,10 +67,26 @@ func isZombie(pid int) bool {
 }
 
 func TestStopEscalatesToKill(t *testing.T) {
-	// The shell ignores SIGTERM, so only SIGKILL ends it.
-	p, err := Start(Spec{Path: "/bin/sh", Args: []string{"-c", "trap '' TERM; sleep 30 & wait"}})
+	// The shell ignores SIGTERM once it says so, so only SIGKILL ends it.
+	log := filepath.Join(t.TempDir(), "sh.log")
+	p, err := Start(Spec{
+		Path:    "/bin/sh",
+		Args:    []string{"-c", "trap '' TERM; echo trapped; sleep 30 & wait"},
+		LogPath: log,
+	})
 	if err != nil {
 		t.Fatalf("Start() error = %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, _ := os.ReadFile(log)
+		if strings.Contains(string(data), "trapped") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("shell never installed its trap")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	began := time.Now()
 	p.Stop(200 * time.Millisecond)
