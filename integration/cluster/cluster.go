@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -264,7 +265,7 @@ func (c *Cluster) startAgent(ctx context.Context) error {
 }
 
 // PodLogDir holds one log per pod container, named namespace_pod_container.log.
-func (c *Cluster) PodLogDir() string { return c.Dir + "/pods" }
+func (c *Cluster) PodLogDir() string { return filepath.Join(c.Dir, "pods") }
 
 // NodeName returns the name of the only node.
 func (c *Cluster) NodeName() string { return c.agent.NodeName() }

@@ -15,7 +15,7 @@ import (
 )
 
 // startTimeout bounds Start when Shared calls it, including a first build of the test
-// app.
+// app but not of the control plane.
 const startTimeout = 3 * time.Minute
 
 var shared struct {
@@ -95,6 +95,18 @@ func Shared(t testing.TB) *Cluster {
 		if shared.opts.Dir == "" {
 			shared.err = fmt.Errorf("cluster.Shared needs cluster.Main in TestMain")
 			return
+		}
+		// A first build of the control plane takes minutes; only the test binary's
+		// own timeout bounds it.
+		if shared.opts.AssetsDir == "" {
+			root, err := moduleRoot(context.Background())
+			if err == nil {
+				shared.opts.AssetsDir, err = findAssets(context.Background(), root)
+			}
+			if err != nil {
+				shared.err = err
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
