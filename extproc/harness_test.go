@@ -88,14 +88,14 @@ type testEnv struct {
 
 // startEnv starts a testEnv; opts fill in the server options. Everything stops
 // at the end of the test.
-func startEnv(t *testing.T, opts Options, scaler *fakeScaler) *testEnv {
+func startEnv(t testing.TB, opts Options, scaler *fakeScaler) *testEnv {
 	t.Helper()
 	if scaler == nil {
 		scaler = &fakeScaler{}
 	}
 	log := logr.Discard()
 	if testing.Verbose() {
-		log = testr.New(t)
+		log = testr.NewWithInterface(t, testr.Options{})
 	}
 
 	scalerLis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,7 +144,7 @@ func startEnv(t *testing.T, opts Options, scaler *fakeScaler) *testEnv {
 }
 
 // stop drains the server and ends every part of the env.
-func (e *testEnv) stop(t *testing.T) {
+func (e *testEnv) stop(t testing.TB) {
 	if e.stopped {
 		return
 	}

@@ -75,6 +75,9 @@ type Result struct {
 	// TimedOut is true when Envoy's message timeout passed first; Envoy then
 	// answers the client 504 and resets the stream.
 	TimedOut bool
+	// AnsweredAt is when the answer to the request headers arrived, before the
+	// stream was closed.
+	AnsweredAt time.Time
 }
 
 // HeaderValue returns the raw value of the immediate response header name.
@@ -169,6 +172,7 @@ func (c *Client) await(
 				}
 				continue
 			}
+			res.AnsweredAt = time.Now()
 			res.Continued = m.GetRequestHeaders().GetResponse().GetStatus() ==
 				extprocv3.CommonResponse_CONTINUE && m.GetRequestHeaders() != nil
 			res.Immediate = m.GetImmediateResponse()
