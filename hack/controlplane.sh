@@ -8,9 +8,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_root=${ELASTI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/elasti-mesh}
 
-key=$(cat "$here"/controlplane/go.mod "$here"/controlplane/go.sum \
+# recipe names the way the binaries are built (flags below); change it when they
+# change, so that cached binaries built the old way are not reused.
+recipe=1
+key=$( (cat "$here"/controlplane/go.mod "$here"/controlplane/go.sum \
 	"$here"/controlplane/*/main.go "$here"/etcd/go.mod "$here"/etcd/go.sum \
-	"$here"/etcd/main.go "$here"/controlplane.sh | sha256sum | cut -c1-16)
+	"$here"/etcd/main.go; echo "recipe $recipe") | sha256sum | cut -c1-16)
 out="$cache_root/controlplane/$key"
 
 if [[ -x $out/etcd && -x $out/kube-apiserver && -x $out/kube-controller-manager ]]; then
@@ -18,6 +21,17 @@ if [[ -x $out/etcd && -x $out/kube-apiserver && -x $out/kube-controller-manager 
 	exit 0
 fi
 
+# One build at a time: concurrent callers (parallel test binaries) wait here and
+# then find the cache filled.
+mkdir -p "$cache_root/controlplane"
+exec 9>"$cache_root/controlplane/.lock"
+flock 9
+if [[ -x $out/etcd && -x $out/kube-apiserver && -x $out/kube-controller-manager ]]; then
+	echo "$out"
+	exit 0
+fi
+
+rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/controlplane/go.mod")
 minor=$(echo "$k8s_version" | cut -d. -f2)
