@@ -26,7 +26,9 @@ type RouteSwitch struct {
 
 // NewRouteSwitch returns a RouteSwitch that reads and writes through c. The client
 // needs no Istio types in its scheme: VirtualServices are handled as unstructured
-// objects, which controller-runtime reads from the API server rather than a cache.
+// objects, which a controller-runtime client reads from the API server rather than
+// its cache unless its options set Cache.Unstructured; keep that unset, or a stale
+// cache turns every write into a conflict retry.
 // Options left unset take their defaults; call opts.Validate first to reject bad ones.
 func NewRouteSwitch(c client.Client, opts RouteSwitchOptions) *RouteSwitch {
 	return &RouteSwitch{client: c, opts: opts.withDefaults()}
