@@ -104,19 +104,22 @@ func (o Options) WithDefaults() Options {
 // Validate reports every problem with o (after WithDefaults) at once.
 func (o Options) Validate() error {
 	var errs []error
-	for name, d := range map[string]time.Duration{
-		"propagation delay":         o.PropagationDelay,
-		"max message timeout":       o.MaxMessageTimeout,
-		"timeout margin":            o.TimeoutMargin,
-		"shed retry-after":          o.ShedRetryAfter,
-		"drain timeout":             o.DrainTimeout,
-		"activation call timeout":   o.ActivationCallTimeout,
-		"activation backoff base":   o.ActivationBackoffBase,
-		"activation backoff max":    o.ActivationBackoffMax,
-		"activation retry interval": o.ActivationRetryInterval,
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"propagation delay", o.PropagationDelay},
+		{"max message timeout", o.MaxMessageTimeout},
+		{"timeout margin", o.TimeoutMargin},
+		{"shed retry-after", o.ShedRetryAfter},
+		{"drain timeout", o.DrainTimeout},
+		{"activation call timeout", o.ActivationCallTimeout},
+		{"activation backoff base", o.ActivationBackoffBase},
+		{"activation backoff max", o.ActivationBackoffMax},
+		{"activation retry interval", o.ActivationRetryInterval},
 	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s is %s: it must not be negative", name, d))
+		if d.value < 0 {
+			errs = append(errs, fmt.Errorf("%s is %s: it must not be negative", d.name, d.value))
 		}
 	}
 	if o.MaxMessageTimeout < o.TimeoutMargin+time.Second {
