@@ -43,7 +43,7 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 		reason = "scale-to-zero is not allowed now by enabledPeriod"
 	}
 	if reason != "" {
-		_, _, err := s.scaleUp(ctx, es, reason)
+		_, _, err := s.scaleUp(ctx, s.api, es, reason)
 		return err
 	}
 
@@ -53,10 +53,10 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 	st := s.states.get(client.ObjectKeyFromObject(es))
 	st.scaleMu.Lock()
 	defer st.scaleMu.Unlock()
-	if cur, err := s.targets.get(ctx, es); err != nil || cur.Spec > 0 {
+	if cur, err := s.api.targets.get(ctx, es); err != nil || cur.Spec > 0 {
 		return err
 	}
-	if err := s.pauseKEDA(ctx, es); err != nil {
+	if err := s.pauseKEDA(ctx, s.api, es); err != nil {
 		return err
 	}
 	if active, err := s.hpaActiveAtZero(ctx, es); err != nil {
@@ -83,7 +83,7 @@ func (s *Scaler) beginScaleDown(
 	es *v1alpha1.ElastiService,
 	st *serviceState,
 ) (time.Duration, error) {
-	if err := s.pauseKEDA(ctx, es); err != nil {
+	if err := s.pauseKEDA(ctx, s.api, es); err != nil {
 		return 0, err
 	}
 	if err := s.hold(ctx, es); err != nil {
@@ -106,7 +106,7 @@ func (s *Scaler) continueScaleDown(
 		st.setPendingHold(time.Time{})
 		s.event(es, "Normal", "ScaleDownCancelled", "ScaleDown",
 			"scale to zero called off: the service was activated or is no longer idle")
-		if err := s.resumeKEDA(ctx, es); err != nil {
+		if err := s.resumeKEDA(ctx, s.api, es); err != nil {
 			return 0, err
 		}
 		return 0, s.serve(ctx, es)
@@ -122,7 +122,7 @@ func (s *Scaler) continueScaleDown(
 	if st.activatedSince(since) {
 		return time.Millisecond, nil
 	}
-	before, wrote, err := s.targets.update(ctx, es, func(cur scaleState) (int32, error) {
+	before, wrote, err := s.api.targets.update(ctx, es, func(cur scaleState) (int32, error) {
 		if cur.Spec == 0 {
 			return 0, errStopScale
 		}
@@ -151,7 +151,7 @@ func (s *Scaler) serveIfReady(ctx context.Context, es *v1alpha1.ElastiService, o
 	if es.Status.Mode == v1alpha1.ModeHold && obs.readyEndpoints == 0 {
 		return nil
 	}
-	if err := s.resumeKEDA(ctx, es); err != nil {
+	if err := s.resumeKEDA(ctx, s.api, es); err != nil {
 		return err
 	}
 	return s.serve(ctx, es)

@@ -117,7 +117,7 @@ func (s *Scaler) coalesce(ctx context.Context, es *v1alpha1.ElastiService, st *s
 		// The write must not be cut short by the first caller going away: the
 		// others are waiting on it.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		desired, wrote, err := s.scaleUp(wctx, es, "a request arrived while it was at zero")
+		desired, wrote, err := s.scaleUp(wctx, s.activationAPI, es, "a request arrived while it was at zero")
 		cancel()
 		f.result = activationResult{desired: desired, wrote: wrote, err: err}
 		st.mu.Lock()

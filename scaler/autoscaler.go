@@ -31,7 +31,7 @@ func (s *Scaler) checkAutoscaler(ctx context.Context, es *v1alpha1.ElastiService
 	switch as.Type {
 	case v1alpha1.AutoscalerKEDA:
 		kind = "ScaledObject"
-		_, err = s.keda.paused(ctx, key.Namespace, key.Name)
+		_, err = s.api.keda.paused(ctx, key.Namespace, key.Name)
 	case v1alpha1.AutoscalerHPA:
 		err = s.reader.Get(ctx, key, &autoscalingv2.HorizontalPodAutoscaler{})
 	default:

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -69,6 +70,9 @@ func BenchmarkScaler1000(b *testing.B) {
 		b.ReportMetric(rssMiB(proc.Process.Pid, "VmRSS:"), "MiB-rss")
 		b.ReportMetric(rssMiB(proc.Process.Pid, "VmHWM:"), "MiB-rss-peak")
 
+		raw := rawScaleWrites(b, c, ns, 900, 100)
+		b.ReportMetric(percentile(raw, 0.50), "ms-raw-scale-write-p50")
+		b.ReportMetric(percentile(raw, 0.99), "ms-raw-scale-write-p99")
 		lat := activateMany(b, addrs.activation, ns, 100)
 		b.ReportMetric(percentile(lat, 0.50), "ms-activate-p50")
 		b.ReportMetric(percentile(lat, 0.99), "ms-activate-p99")
@@ -300,6 +304,28 @@ func activateMany(b *testing.B, addr, ns string, n int) []time.Duration {
 		if err != nil || resp.GetDesiredReplicas() != 1 {
 			b.Fatalf("Activate(%s) = %v, %v; want desired 1", req.Name, resp, err)
 		}
+	}
+	return lat
+}
+
+// rawScaleWrites times a plain read and write of /scale from the test's own client
+// on n Deployments from first on, to separate the API server's latency on this
+// machine from the scaler's.
+func rawScaleWrites(b *testing.B, c *cluster.Cluster, ns string, first, n int) []time.Duration {
+	var lat []time.Duration
+	for i := first; i < first+n; i++ {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("svc-%d", i)}}
+		scale := &autoscalingv1.Scale{}
+		began := time.Now()
+		if err := c.Client.SubResource("scale").Get(context.Background(), d, scale); err != nil {
+			b.Fatal(err)
+		}
+		scale.Spec.Replicas = 0
+		if err := c.Client.SubResource("scale").Update(context.Background(), d,
+			client.WithSubResourceBody(scale)); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(began))
 	}
 	return lat
 }

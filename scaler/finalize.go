@@ -27,13 +27,13 @@ func (s *Scaler) finalize(ctx context.Context, es *v1alpha1.ElastiService) error
 	s.states.get(key).setPendingHold(time.Time{})
 
 	// A target that does not exist has nothing to restore.
-	_, _, err := s.scaleUp(ctx, es, "its ElastiService is being deleted")
+	_, _, err := s.scaleUp(ctx, s.api, es, "its ElastiService is being deleted")
 	var te *targetError
 	if err != nil && !errors.As(err, &te) {
 		return fmt.Errorf("failed to restore the workload before deletion: %w", err)
 	}
 	// A ScaledObject that is gone, or a KEDA that is not installed, needs no resume.
-	if err := s.resumeKEDA(ctx, es); err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+	if err := s.resumeKEDA(ctx, s.api, es); err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
 		return fmt.Errorf("failed to resume KEDA before deletion: %w", err)
 	}
 	if err := s.router.Serve(ctx, es); err != nil {

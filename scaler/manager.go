@@ -29,6 +29,8 @@ const (
 	DefaultLeaseDuration      = 15 * time.Second
 	DefaultLeaseRenewDeadline = 10 * time.Second
 	DefaultLeaseRetryPeriod   = 2 * time.Second
+	DefaultKubeAPIQPS         = 50
+	DefaultKubeAPIBurst       = 100
 )
 
 // ManagerOptions configure the process around the scaler: listeners and leader
@@ -52,6 +54,11 @@ type ManagerOptions struct {
 	// to 15s, 10s and 2s.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
+	// KubeAPIQPS and KubeAPIBurst bound the reconciler's API request rate. Default
+	// to 50 and 100. Activations have a budget of their own on top.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+
 	// Logger is the manager's logger. Defaults to controller-runtime's global one.
 	Logger logr.Logger
 }
@@ -74,6 +81,8 @@ func NewManager(
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
 		return nil, nil, fmt.Errorf("failed to build scheme: %w", err)
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = mo.KubeAPIQPS, mo.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        mo.Logger,
@@ -130,6 +139,12 @@ func (mo ManagerOptions) withDefaults() ManagerOptions {
 	setDuration(&mo.LeaseDuration, DefaultLeaseDuration)
 	setDuration(&mo.RenewDeadline, DefaultLeaseRenewDeadline)
 	setDuration(&mo.RetryPeriod, DefaultLeaseRetryPeriod)
+	if mo.KubeAPIQPS == 0 {
+		mo.KubeAPIQPS = DefaultKubeAPIQPS
+	}
+	if mo.KubeAPIBurst == 0 {
+		mo.KubeAPIBurst = DefaultKubeAPIBurst
+	}
 	if mo.Logger.GetSink() == nil {
 		mo.Logger = ctrl.Log
 	}
@@ -139,6 +154,9 @@ func (mo ManagerOptions) withDefaults() ManagerOptions {
 // Validate reports manager options that cannot work.
 func (mo *ManagerOptions) Validate() error {
 	d := mo.withDefaults()
+	if d.KubeAPIQPS < 0 || d.KubeAPIBurst < 0 {
+		return fmt.Errorf("API rate limits must not be negative, got qps %v burst %d", d.KubeAPIQPS, d.KubeAPIBurst)
+	}
 	if d.RenewDeadline >= d.LeaseDuration {
 		return fmt.Errorf("leader election renew deadline %s must be shorter than the lease duration %s",
 			d.RenewDeadline, d.LeaseDuration)

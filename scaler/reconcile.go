@@ -83,7 +83,7 @@ func (s *Scaler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 // objects are recorded in the observation.
 func (s *Scaler) observe(ctx context.Context, es *v1alpha1.ElastiService) (observation, error) {
 	obs := observation{now: time.Now()}
-	obs.scale, obs.targetErr = s.targets.get(ctx, es)
+	obs.scale, obs.targetErr = s.api.targets.get(ctx, es)
 	var te *targetError
 	if obs.targetErr != nil && !errors.As(obs.targetErr, &te) {
 		return obs, obs.targetErr

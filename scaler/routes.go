@@ -53,16 +53,16 @@ func describeMode(m v1alpha1.Mode) string {
 }
 
 // pauseKEDA pauses the service's ScaledObject, if it has one and it is not paused.
-func (s *Scaler) pauseKEDA(ctx context.Context, es *v1alpha1.ElastiService) error {
+func (s *Scaler) pauseKEDA(ctx context.Context, w *writers, es *v1alpha1.ElastiService) error {
 	name, ok := kedaName(es)
 	if !ok {
 		return nil
 	}
-	paused, err := s.keda.paused(ctx, es.Namespace, name)
+	paused, err := w.keda.paused(ctx, es.Namespace, name)
 	if err != nil || paused {
 		return err
 	}
-	if err := s.keda.pause(ctx, es.Namespace, name); err != nil {
+	if err := w.keda.pause(ctx, es.Namespace, name); err != nil {
 		return err
 	}
 	s.event(es, "Normal", "KEDAPaused", "PauseAutoscaler",
@@ -71,16 +71,16 @@ func (s *Scaler) pauseKEDA(ctx context.Context, es *v1alpha1.ElastiService) erro
 }
 
 // resumeKEDA resumes the service's ScaledObject, if it has one and it is paused.
-func (s *Scaler) resumeKEDA(ctx context.Context, es *v1alpha1.ElastiService) error {
+func (s *Scaler) resumeKEDA(ctx context.Context, w *writers, es *v1alpha1.ElastiService) error {
 	name, ok := kedaName(es)
 	if !ok {
 		return nil
 	}
-	paused, err := s.keda.paused(ctx, es.Namespace, name)
+	paused, err := w.keda.paused(ctx, es.Namespace, name)
 	if err != nil || !paused {
 		return err
 	}
-	if err := s.keda.resume(ctx, es.Namespace, name); err != nil {
+	if err := w.keda.resume(ctx, es.Namespace, name); err != nil {
 		return err
 	}
 	s.event(es, "Normal", "KEDAResumed", "ResumeAutoscaler",

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +30,21 @@ import (
 // FieldManager is the field manager and event reporter of every write the scaler
 // makes.
 const FieldManager = "elasti-scaler"
+
+// activationQPS is the API request rate reserved for activations.
+const activationQPS = 50
+
+// writers reach the API server directly, for the scaler's reads of /scale and
+// ScaledObjects and its writes.
+type writers struct {
+	client  client.Client
+	targets *targets
+	keda    *keda
+}
+
+func newWriters(c client.Client) *writers {
+	return &writers{client: c, targets: &targets{client: c}, keda: &keda{client: c}}
+}
 
 // serviceIndex indexes ElastiServices by spec.service.
 const serviceIndex = "spec.service"
@@ -50,14 +66,17 @@ type Scaler struct {
 	recorder eventRecorder
 	log      logr.Logger
 
-	targets  *targets
-	keda     *keda
-	verdicts *verdicts
-	states   *states
-	metrics  *metrics
-	poll     *pollLoop
-	elected  <-chan struct{}
-	wake     chan event.GenericEvent
+	// api is the path of the reconciler's writes; activationAPI has a rate
+	// limit of its own, so an activation never queues behind a thousand
+	// reconciles.
+	api           *writers
+	activationAPI *writers
+	verdicts      *verdicts
+	states        *states
+	metrics       *metrics
+	poll          *pollLoop
+	elected       <-chan struct{}
+	wake          chan event.GenericEvent
 
 	activationAddr net.Addr
 }
@@ -83,13 +102,20 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 		router:   opts.Router,
 		recorder: mgr.GetEventRecorder(FieldManager),
 		log:      mgr.GetLogger().WithName("scaler"),
-		targets:  &targets{client: mgr.GetClient()},
-		keda:     &keda{client: mgr.GetClient()},
+		api:      newWriters(mgr.GetClient()),
 		verdicts: newVerdicts(),
 		states:   newStates(),
 		metrics:  m,
 		elected:  mgr.Elected(),
 	}
+
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = activationQPS, 2*activationQPS
+	ac, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the activation client: %w", err)
+	}
+	s.activationAPI = newWriters(ac)
 
 	err = mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ElastiService{}, serviceIndex,
 		func(o client.Object) []string { return []string{o.(*v1alpha1.ElastiService).Spec.Service} })

@@ -43,6 +43,12 @@ func addFlags(fs *flag.FlagSet, o *scaler.Options, mo *scaler.ManagerOptions, r 
 		mo.DisableLeaderElection = !on
 		return err
 	})
+	fs.Func("kube-api-qps", "API requests per second for reconciles (default 50)", func(v string) error {
+		q, err := strconv.ParseFloat(v, 32)
+		mo.KubeAPIQPS = float32(q)
+		return err
+	})
+	fs.IntVar(&mo.KubeAPIBurst, "kube-api-burst", scaler.DefaultKubeAPIBurst, "API request burst for reconciles")
 	fs.StringVar(&mo.LeaseNamespace, "leader-election-namespace", scaler.DefaultLeaseNamespace,
 		"namespace of the leader election Lease (the install namespace)")
 	fs.StringVar(&mo.LeaseName, "leader-election-id", scaler.DefaultLeaseName,
