@@ -142,7 +142,16 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 		return nil, fmt.Errorf("failed to add the trigger loop: %w", err)
 	}
 
-	err = ctrl.NewControllerManagedBy(mgr).
+	if err := s.addController(mgr, wake); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// addController registers the ElastiService reconciler, woken by ElastiService
+// changes, EndpointSlices and Services of the named Service, and trigger verdicts.
+func (s *Scaler) addController(mgr manager.Manager, wake <-chan event.GenericEvent) error {
+	err := ctrl.NewControllerManagedBy(mgr).
 		Named("elastiservice").
 		For(&v1alpha1.ElastiService{}, builderPredicates()).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(s.servicesOfSlice)).
@@ -156,9 +165,9 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 		}).
 		Complete(s)
 	if err != nil {
-		return nil, fmt.Errorf("failed to build the ElastiService controller: %w", err)
+		return fmt.Errorf("failed to build the ElastiService controller: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 // EvaluationRounds returns the duration and size of the latest trigger evaluation
