@@ -160,7 +160,7 @@ func (s *Scaler) addController(mgr manager.Manager, wake <-chan event.GenericEve
 		// Name validation is process-wide; two scalers in one process (a failover
 		// test) would otherwise clash, and one scaler has one controller anyway.
 		WithOptions(controller.Options{
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			MaxConcurrentReconciles: s.opts.MaxConcurrentReconciles,
 			SkipNameValidation:      ptr.To(true),
 		}).
 		Complete(s)
