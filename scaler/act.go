@@ -26,10 +26,12 @@ func (s *Scaler) act(ctx context.Context, es *v1alpha1.ElastiService, obs observ
 	if since := st.pendingHold(); !since.IsZero() {
 		return s.continueScaleDown(ctx, es, obs, st, since)
 	}
-	if s.canScaleDown(es, obs) {
+	// A service still in hold with replicas is coming up from zero: it goes back
+	// to serve before it may go down again.
+	if es.Status.Mode != v1alpha1.ModeHold && s.canScaleDown(es, obs) {
 		return s.beginScaleDown(ctx, es, st)
 	}
-	return 0, s.serveIfReady(ctx, es, obs)
+	return s.serveIfReady(ctx, es, obs, st)
 }
 
 // actAtZero keeps a workload at zero in hold, or brings it up when a trigger is
@@ -68,9 +70,13 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 	return s.hold(ctx, es)
 }
 
-// canScaleDown reports whether every condition for going to zero holds.
+// canScaleDown reports whether every condition for going to zero holds. An idle
+// verdict reached before the last scale-up says nothing about the traffic that
+// caused it, so only a later one counts.
 func (s *Scaler) canScaleDown(es *v1alpha1.ElastiService, obs observation) bool {
+	up := es.Status.LastScaledUpTime
 	return obs.hasVerdict && obs.verdict.Idle &&
+		(up == nil || obs.verdict.At.After(up.Time)) &&
 		obs.now.Sub(obs.verdict.At) <= 2*s.opts.PollingInterval &&
 		obs.zeroAllowed && obs.autoscalerErr == nil &&
 		cooldownLeft(es, obs.now) <= 0
@@ -145,14 +151,27 @@ func (s *Scaler) continueScaleDown(
 	return 0, nil
 }
 
-// serveIfReady switches a service in hold back to serve once its Service has a
-// ready endpoint, and keeps a serving service's KEDA resumed.
-func (s *Scaler) serveIfReady(ctx context.Context, es *v1alpha1.ElastiService, obs observation) error {
-	if es.Status.Mode == v1alpha1.ModeHold && obs.readyEndpoints == 0 {
-		return nil
+// serveIfReady switches a service in hold back to serve once its Service has had
+// a ready endpoint for the propagation delay, and keeps a serving service's KEDA
+// resumed. The wait matters: in serve mode requests go straight to the pods, and
+// a proxy that has the new route before the new endpoints answers 503.
+func (s *Scaler) serveIfReady(
+	ctx context.Context,
+	es *v1alpha1.ElastiService,
+	obs observation,
+	st *serviceState,
+) (time.Duration, error) {
+	if es.Status.Mode == v1alpha1.ModeHold {
+		ready := st.readyFor(obs.readyEndpoints > 0, obs.now)
+		if obs.readyEndpoints == 0 {
+			return 0, nil
+		}
+		if left := s.opts.PropagationDelay - ready; left > 0 {
+			return left, nil
+		}
 	}
 	if err := s.resumeKEDA(ctx, s.api, es); err != nil {
-		return err
+		return 0, err
 	}
-	return s.serve(ctx, es)
+	return 0, s.serve(ctx, es)
 }

@@ -21,6 +21,9 @@ type serviceState struct {
 	// holdSince is when routes were switched to hold for a pending scale-down;
 	// zero when none is pending.
 	holdSince time.Time
+	// readySince is when a service in hold with replicas was first seen with a
+	// ready endpoint; zero while it has none.
+	readySince time.Time
 	// flight is the activation under way, shared by concurrent callers.
 	flight *activationFlight
 	// warned holds the warning reasons already recorded as events.
@@ -80,4 +83,19 @@ func (st *serviceState) setPendingHold(t time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.holdSince = t
+}
+
+// readyFor records whether the service has a ready endpoint now and returns how
+// long it has had one without a break (zero when it has none).
+func (st *serviceState) readyFor(ready bool, now time.Time) time.Duration {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !ready {
+		st.readySince = time.Time{}
+		return 0
+	}
+	if st.readySince.IsZero() {
+		st.readySince = now
+	}
+	return now.Sub(st.readySince)
 }

@@ -16,7 +16,7 @@ import (
 
 // verdict is what one evaluation of a service's triggers found.
 type verdict struct {
-	// At is when the evaluation ended.
+	// At is when the evaluation began: traffic after it may be missing from it.
 	At time.Time
 	// Values holds each trigger's value; NaN where it could not be read.
 	Values []float64
@@ -63,7 +63,8 @@ func (e *evaluator) evaluate(
 	es *v1alpha1.ElastiService,
 	uptime *uptimeChecks,
 ) verdict {
-	v := verdict{Values: make([]float64, len(es.Spec.Triggers))}
+	// The verdict is as old as its first query: traffic after that may be missing.
+	v := verdict{Values: make([]float64, len(es.Spec.Triggers)), At: time.Now()}
 	allBelow := len(es.Spec.Triggers) > 0
 	for i, tr := range es.Spec.Triggers {
 		value, below, err := e.evaluateOne(ctx, tr, uptime)
@@ -81,7 +82,6 @@ func (e *evaluator) evaluate(
 		}
 	}
 	v.Idle = allBelow && v.Err == nil
-	v.At = time.Now()
 	return v
 }
 
