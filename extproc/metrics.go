@@ -8,6 +8,7 @@ import (
 // name of the held Service, plus a small fixed result enum where noted, so their
 // number is bounded by the number of ElastiServices. Safe for concurrent use.
 type Metrics struct {
+	streams     prometheus.Counter
 	held        *prometheus.GaugeVec
 	holdSeconds *prometheus.HistogramVec
 	releases    *prometheus.CounterVec
@@ -29,6 +30,10 @@ const (
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	svc := []string{"namespace", "service"}
 	m := &Metrics{
+		streams: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "elasti_extproc_streams_total",
+			Help: "ext_proc streams Envoy opened, one per request on a hold route.",
+		}),
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "elasti_extproc_held_requests",
 			Help: "Requests held right now, waiting for their service to become ready.",
@@ -56,7 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, append(svc, "result")),
 	}
 	if reg != nil {
-		reg.MustRegister(m.held, m.holdSeconds, m.releases, m.timeouts, m.sheds, m.activations)
+		reg.MustRegister(m.streams, m.held, m.holdSeconds, m.releases, m.timeouts, m.sheds, m.activations)
 	}
 	return m
+}
+
+// streamOpened counts one ext_proc stream.
+func (m *Metrics) streamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
 }

@@ -84,6 +84,7 @@ func (s *Server) expireHolds() {
 // Process answers every message Envoy sends on one stream, in order. A stream
 // that ends from Envoy's side (EOF or cancellation) ends the call.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	s.metrics.streamOpened()
 	ctx := stream.Context()
 	for {
 		req, err := stream.Recv()
