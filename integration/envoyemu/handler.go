@@ -24,6 +24,9 @@ type exchangeState struct {
 // ServeHTTP routes one request the way the emulated Envoy would.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// Envoy streams both ways at once: the upstream may answer before the
+	// request body has all arrived.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	rec := &statusRecorder{ResponseWriter: w}
 
 	// The route table is snapshotted when the request arrives.

@@ -226,6 +226,8 @@ func serveHeaders(w http.ResponseWriter, r *http.Request) {
 
 // serveEcho answers with the request body and its content type.
 func serveEcho(w http.ResponseWriter, r *http.Request) {
+	// The echo writes while it still reads; HTTP/1 needs that allowed explicitly.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
