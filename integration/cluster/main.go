@@ -25,6 +25,8 @@ var shared struct {
 	err     error
 	// logFile receives the harness log while the package's tests run.
 	logFile *os.File
+	// beforeStop run after the tests, before the cluster stops.
+	beforeStop []func()
 }
 
 // Main runs a package's tests with one cluster shared between them: the first call to
@@ -66,6 +68,9 @@ func runMain(m *testing.M, opts Options) int {
 	ctrllog.SetLogger(opts.Log.WithName("controller-runtime"))
 
 	code := m.Run()
+	for i := len(shared.beforeStop) - 1; i >= 0; i-- {
+		shared.beforeStop[i]()
+	}
 
 	if shared.cluster != nil {
 		shared.cluster.Stop()
@@ -85,6 +90,14 @@ func runMain(m *testing.M, opts Options) int {
 		os.RemoveAll(opts.Dir)
 	}
 	return code
+}
+
+// BeforeStop registers fn to run after the package's tests and before the shared
+// cluster stops, for what a test package started on it once (a system under test
+// shared by its tests). Functions run in reverse order of registration. Not safe
+// for concurrent use with Main's return.
+func BeforeStop(fn func()) {
+	shared.beforeStop = append(shared.beforeStop, fn)
 }
 
 // Shared returns the package's cluster, starting it on first use. It fails the test
