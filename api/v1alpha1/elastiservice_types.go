@@ -381,7 +381,3 @@ type ElastiServiceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ElastiService `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ElastiService{}, &ElastiServiceList{})
-}

@@ -2,7 +2,6 @@ package envoyemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -86,9 +85,6 @@ const (
 	outcomeStreamFail                // the stream failed or sent something invalid
 	outcomeClientGone                // the downstream request was cancelled
 )
-
-// errSpurious is a response that does not belong to the state Envoy is in.
-var errSpurious = errors.New("spurious response message")
 
 // extProcStream is the ext_proc gRPC stream of one HTTP request. Envoy opens it
 // with the first message and resets it when the request ends.

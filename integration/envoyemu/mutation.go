@@ -94,6 +94,7 @@ func applyHeaderMutation(h http.Header, m *extprocsvc.HeaderMutation) error {
 // setHeader applies one HeaderValueOption. Without the deprecated append flag,
 // ext_proc overwrites, as Envoy's ext_proc filter does.
 func setHeader(h http.Header, key, value string, o *corev3.HeaderValueOption) {
+	//lint:ignore SA1019 Envoy still honours the deprecated append field, so the emulator does too.
 	appendValue := o.GetAppend() != nil && o.GetAppend().GetValue()
 	switch {
 	case appendValue:

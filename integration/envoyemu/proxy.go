@@ -215,10 +215,7 @@ func (p *Proxy) rebuildRoutes(ctx context.Context, _ any) {
 		p.opts.Logger.Error(err, "failed to list Services")
 		return
 	}
-	vss := make([]*istionetworking.VirtualService, 0, len(vsList.Items))
-	for _, vs := range vsList.Items {
-		vss = append(vss, vs)
-	}
+	vss := append([]*istionetworking.VirtualService(nil), vsList.Items...)
 	svcs := make([]*corev1.Service, 0, len(svcList.Items))
 	for i := range svcList.Items {
 		svcs = append(svcs, &svcList.Items[i])
