@@ -41,9 +41,17 @@ lint: ## go vet, staticcheck, gofmt and buf lint.
 controlplane: ## Build (or find cached) etcd, kube-apiserver and kube-controller-manager.
 	@echo $(CONTROLPLANE)
 
+.PHONY: deps
+deps: ## Install Prometheus if missing; build (or find cached) the control plane, istioctl, kubectl.
+	hack/deps.sh
+
 .PHONY: test
-test: ## Every test, against the real control plane and Prometheus.
+test: deps ## Every test, against the real control plane and Prometheus.
 	KUBEBUILDER_ASSETS=$(CONTROLPLANE) $(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: sandbox
+sandbox: deps ## Run elasti on a local cluster and show a cold start; Ctrl-C stops it.
+	KUBEBUILDER_ASSETS=$(CONTROLPLANE) $(GO) run ./integration/cmd/sandbox
 
 .PHONY: help
 help:

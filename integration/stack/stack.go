@@ -146,37 +146,14 @@ func (s *Stack) start(ctx, runCtx context.Context) error {
 	return s.startProxy(ctx, runCtx)
 }
 
-// startProxy runs the emulated sidecar with the shipped EnvoyFilter, pointed at
-// elasti-extproc, and has Prometheus scrape its Istio metrics.
+// startProxy runs the emulated sidecar and has Prometheus scrape its Istio
+// metrics.
 func (s *Stack) startProxy(ctx, runCtx context.Context) error {
-	root, err := repoRoot()
+	p, url, err := s.StartProxy(runCtx, *s.opts.EndpointLag)
 	if err != nil {
 		return err
 	}
-	filter, err := envoyemu.LoadFilterConfig(filepath.Join(root, "manifests", "istio", "envoyfilter.yaml"),
-		networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND)
-	if err != nil {
-		return err
-	}
-	p, err := envoyemu.New(envoyemu.Options{
-		Config: s.cluster.Config, Filter: filter, ExtProcAddress: s.extprocLB.addr(),
-		SourceNamespace: s.opts.SourceNamespace, EndpointLag: *s.opts.EndpointLag,
-		Logger: s.opts.Log.WithName("envoy"),
-	})
-	if err != nil {
-		return err
-	}
-	s.Proxy = p
-	if err := p.Start(runCtx); err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.ProxyURL = "http://" + ln.Addr().String()
-	go func() { _ = p.Serve(runCtx, ln) }()
+	s.Proxy, s.ProxyURL = p, url
 
 	metricsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,6 +168,42 @@ func (s *Stack) startProxy(ctx, runCtx context.Context) error {
 	return s.cluster.AddScrapeTarget("envoy", metricsLn.Addr().String())
 }
 
+// StartProxy runs another emulated sidecar with the shipped EnvoyFilter, pointed
+// at elasti-extproc, until ctx ends, and returns it with its base URL. Tests use
+// it for a proxy whose endpoints lag differently.
+func (s *Stack) StartProxy(ctx context.Context, lag envoyemu.Lag) (*envoyemu.Proxy, string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	filter, err := envoyemu.LoadFilterConfig(filepath.Join(root, "manifests", "istio", "envoyfilter.yaml"),
+		networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := envoyemu.New(envoyemu.Options{
+		Config: s.cluster.Config, Filter: filter, ExtProcAddress: s.extprocLB.addr(),
+		SourceNamespace: s.opts.SourceNamespace, EndpointLag: lag,
+		Logger: s.opts.Log.WithName("envoy"),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	go func() { _ = p.Serve(ctx, ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = p.Close()
+	}()
+	return p, "http://" + ln.Addr().String(), nil
+}
+
 // Stop ends every process and the emulator.
 func (s *Stack) Stop() {
 	s.mu.Lock()
@@ -202,9 +215,6 @@ func (s *Stack) Stop() {
 		}
 	}
 	s.cancel()
-	if s.Proxy != nil {
-		_ = s.Proxy.Close()
-	}
 }
 
 // logPath is where a component's output goes, beside the cluster's logs.
