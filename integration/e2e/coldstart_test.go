@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
 	"github.com/elasti-mesh/elasti/integration/cluster"
@@ -336,4 +337,51 @@ func TestZeroCooldownColdStart(t *testing.T) {
 	if r.err != nil || r.status != 200 {
 		t.Fatalf("cold GET with a zero cooldown = %d %q, %v; want 200", r.status, r.body, r.err)
 	}
+}
+
+// TestStatefulSetTarget is scenario 15: the same cold start with a StatefulSet.
+func TestStatefulSetTarget(t *testing.T) {
+	c, s := system(t)
+	ns := c.NewNamespace(t)
+	deploy(t, c, ns, app{name: "stateful", idle: true, statefulSet: true})
+	waitAtZero(t, c, ns, "stateful")
+	keepUp(t, c, ns, "stateful")
+
+	r := do(s, http.MethodGet, "stateful."+ns, "/", nil, nil)
+	if r.err != nil || r.status != 200 || !strings.HasPrefix(r.body, "stateful-0") {
+		t.Fatalf("cold GET = %d %q, %v; want 200 from stateful-0", r.status, r.body, r.err)
+	}
+	waitServe(t, c, ns, "stateful")
+}
+
+// TestKEDAPausedAtZero is scenario 13: the ScaledObject is paused with KEDA's
+// annotations at scale-down and resumed at scale-up.
+func TestKEDAPausedAtZero(t *testing.T) {
+	c, s := system(t)
+	ns := c.NewNamespace(t)
+	deploy(t, c, ns, app{name: "keda", idle: true, keda: true})
+	waitAtZero(t, c, ns, "keda")
+	keepUp(t, c, ns, "keda")
+
+	annotations := func() map[string]string {
+		so := scaledObject(ns, "keda", "Deployment")
+		if err := c.Client.Get(context.Background(), client.ObjectKeyFromObject(so), so); err != nil {
+			t.Fatal(err)
+		}
+		return so.GetAnnotations()
+	}
+	got := annotations()
+	if got["autoscaling.keda.sh/paused-replicas"] != "0" || got["autoscaling.keda.sh/paused"] != "true" {
+		t.Errorf("ScaledObject annotations at zero = %v, want paused-replicas \"0\" and paused \"true\"", got)
+	}
+
+	if r := do(s, http.MethodGet, "keda."+ns, "/", nil, nil); r.status != 200 {
+		t.Fatalf("cold GET = %d %q, %v", r.status, r.body, r.err)
+	}
+	waitFor(t, 30*time.Second, "ScaledObject resumed", func() bool {
+		a := annotations()
+		_, replicas := a["autoscaling.keda.sh/paused-replicas"]
+		_, paused := a["autoscaling.keda.sh/paused"]
+		return !replicas && !paused
+	})
 }

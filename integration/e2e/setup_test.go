@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -73,6 +74,10 @@ type app struct {
 	probes       []v1alpha1.ProbeResponseRule
 	// idle makes the trigger report idle at once: cooldown 0 and no traffic.
 	idle bool
+	// statefulSet makes the workload a StatefulSet instead of a Deployment.
+	statefulSet bool
+	// keda adds a KEDA ScaledObject named after the app as the autoscaler.
+	keda bool
 }
 
 // deploy creates the Service, Deployment (1 replica) and ElastiService of a.
@@ -88,21 +93,34 @@ func deploy(t *testing.T, c *cluster.Cluster, ns string, a app) *v1alpha1.Elasti
 			Name: "http", Port: 80, TargetPort: intstr.FromString("http"),
 		}}},
 	}
-	dep := &appsv1.Deployment{
+	template := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{testapp.Container(testapp.ContainerOptions{
+				StartupDelay: a.startupDelay,
+			})},
+			TerminationGracePeriodSeconds: ptr.To[int64](2),
+		},
+	}
+	var workload client.Object = &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{testapp.Container(testapp.ContainerOptions{
-						StartupDelay: a.startupDelay,
-					})},
-					TerminationGracePeriodSeconds: ptr.To[int64](2),
-				},
-			},
+			Template: template,
 		},
+	}
+	kind := "Deployment"
+	if a.statefulSet {
+		kind = "StatefulSet"
+		workload = &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: ns},
+			Spec: appsv1.StatefulSetSpec{
+				Replicas: ptr.To[int32](1), ServiceName: a.name,
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: template,
+			},
+		}
 	}
 	cooldown := int32(3600)
 	if a.idle {
@@ -112,7 +130,7 @@ func deploy(t *testing.T, c *cluster.Cluster, ns string, a app) *v1alpha1.Elasti
 		ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: ns},
 		Spec: v1alpha1.ElastiServiceSpec{
 			Service:        a.name,
-			ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: a.name},
+			ScaleTargetRef: v1alpha1.ScaleTargetRef{APIVersion: "apps/v1", Kind: kind, Name: a.name},
 			CooldownPeriod: &cooldown,
 			Triggers: []v1alpha1.ScaleTrigger{{
 				Type: v1alpha1.TriggerPrometheus,
@@ -132,7 +150,12 @@ func deploy(t *testing.T, c *cluster.Cluster, ns string, a app) *v1alpha1.Elasti
 	if a.holdTimeout > 0 {
 		es.Spec.HoldTimeout = &metav1.Duration{Duration: a.holdTimeout}
 	}
-	for _, obj := range []client.Object{svc, dep, es} {
+	objs := []client.Object{svc, workload, es}
+	if a.keda {
+		es.Spec.Autoscaler = &v1alpha1.AutoscalerSpec{Type: v1alpha1.AutoscalerKEDA, Name: a.name}
+		objs = append(objs, scaledObject(ns, a.name, kind))
+	}
+	for _, obj := range objs {
 		if err := c.Client.Create(ctx, obj); err != nil {
 			t.Fatalf("failed to create %T %q: %v", obj, a.name, err)
 		}
@@ -182,13 +205,37 @@ func waitServe(t *testing.T, c *cluster.Cluster, ns, name string) {
 	})
 }
 
+// replicas returns the wanted replicas of the Deployment or StatefulSet name.
 func replicas(t *testing.T, c *cluster.Cluster, ns, name string) int32 {
 	t.Helper()
+	key := client.ObjectKey{Namespace: ns, Name: name}
 	dep := &appsv1.Deployment{}
-	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, dep); err != nil {
-		t.Fatalf("failed to get Deployment %s/%s: %v", ns, name, err)
+	err := c.Client.Get(context.Background(), key, dep)
+	if err == nil {
+		return ptr.Deref(dep.Spec.Replicas, 1)
 	}
-	return ptr.Deref(dep.Spec.Replicas, 1)
+	sts := &appsv1.StatefulSet{}
+	if err := c.Client.Get(context.Background(), key, sts); err != nil {
+		t.Fatalf("failed to get workload %s/%s: %v", ns, name, err)
+	}
+	return ptr.Deref(sts.Spec.Replicas, 1)
+}
+
+// scaledObject is a KEDA ScaledObject for the workload, as the KEDA guide has it.
+// No KEDA controller runs here: the test checks what the scaler writes on it.
+func scaledObject(ns, name, kind string) *unstructured.Unstructured {
+	so := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "keda.sh/v1alpha1",
+		"kind":       "ScaledObject",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"minReplicaCount": int64(1), "maxReplicaCount": int64(1), "pollingInterval": int64(30),
+			"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": kind, "name": name},
+			"triggers": []any{map[string]any{"type": "cpu", "metricType": "Utilization",
+				"metadata": map[string]any{"value": "50"}}},
+		},
+	}}
+	return so
 }
 
 // result is one request's outcome.
