@@ -177,11 +177,15 @@ func (s *Server) hold(
 		s.metrics.holdSeconds.WithLabelValues(svc.Namespace, svc.Name, result).
 			Observe(time.Since(start).Seconds())
 	}
+	// Looked up now, so that a release of thousands of waiters at once does no
+	// metric lookups on its way out.
+	releasedHold := s.metrics.holdSeconds.WithLabelValues(svc.Namespace, svc.Name, resultReleased)
+	releases := s.metrics.releases.WithLabelValues(labels...)
 
 	select {
 	case <-released:
-		observe(resultReleased)
-		s.metrics.releases.WithLabelValues(labels...).Inc()
+		releasedHold.Observe(time.Since(start).Seconds())
+		releases.Inc()
 		return continueResponse(&extprocv3.ProcessingRequest{
 			Request: &extprocv3.ProcessingRequest_RequestHeaders{}}), nil
 	case <-timer.C:
