@@ -48,7 +48,7 @@ var (
 )
 
 // system returns the package's cluster and running system, started once.
-func system(t *testing.T) (*cluster.Cluster, *stack.Stack) {
+func system(t testing.TB) (*cluster.Cluster, *stack.Stack) {
 	t.Helper()
 	c := cluster.Shared(t)
 	stackOnce.Do(func() {
@@ -83,7 +83,7 @@ type app struct {
 // deploy creates the Service, Deployment (1 replica) and ElastiService of a.
 // The trigger is the KEDA guide's query, run by the real Prometheus against
 // the emulated sidecar's istio_requests_total.
-func deploy(t *testing.T, c *cluster.Cluster, ns string, a app) *v1alpha1.ElastiService {
+func deploy(t testing.TB, c *cluster.Cluster, ns string, a app) *v1alpha1.ElastiService {
 	t.Helper()
 	ctx := context.Background()
 	labels := map[string]string{"app": a.name}
@@ -165,7 +165,7 @@ func deploy(t *testing.T, c *cluster.Cluster, ns string, a app) *v1alpha1.Elasti
 
 // waitAtZero waits until the ElastiService is in hold and its Deployment has
 // no replica and no ready endpoint.
-func waitAtZero(t *testing.T, c *cluster.Cluster, ns, name string) {
+func waitAtZero(t testing.TB, c *cluster.Cluster, ns, name string) {
 	t.Helper()
 	waitFor(t, 90*time.Second, fmt.Sprintf("%s/%s in hold at zero", ns, name), func() bool {
 		es := &v1alpha1.ElastiService{}
@@ -182,7 +182,7 @@ func waitAtZero(t *testing.T, c *cluster.Cluster, ns, name string) {
 // keepUp sets a long cooldown, so that once woken the service stays up for the
 // rest of the test: the first request of a new series is invisible to rate(),
 // and with a zero cooldown the service could go back to zero at once.
-func keepUp(t *testing.T, c *cluster.Cluster, ns, name string) {
+func keepUp(t testing.TB, c *cluster.Cluster, ns, name string) {
 	t.Helper()
 	es := &v1alpha1.ElastiService{}
 	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, es); err != nil {
@@ -196,7 +196,7 @@ func keepUp(t *testing.T, c *cluster.Cluster, ns, name string) {
 }
 
 // waitServe waits until the ElastiService is back in serve mode.
-func waitServe(t *testing.T, c *cluster.Cluster, ns, name string) {
+func waitServe(t testing.TB, c *cluster.Cluster, ns, name string) {
 	t.Helper()
 	waitFor(t, 60*time.Second, fmt.Sprintf("%s/%s in serve", ns, name), func() bool {
 		es := &v1alpha1.ElastiService{}
@@ -206,7 +206,7 @@ func waitServe(t *testing.T, c *cluster.Cluster, ns, name string) {
 }
 
 // replicas returns the wanted replicas of the Deployment or StatefulSet name.
-func replicas(t *testing.T, c *cluster.Cluster, ns, name string) int32 {
+func replicas(t testing.TB, c *cluster.Cluster, ns, name string) int32 {
 	t.Helper()
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	dep := &appsv1.Deployment{}
@@ -268,7 +268,7 @@ func do(s *stack.Stack, method, host, path string, body io.Reader, header http.H
 }
 
 // waitFor polls cond until it holds, failing after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
