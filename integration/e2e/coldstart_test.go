@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -19,6 +22,8 @@ import (
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
 	"github.com/elasti-mesh/elasti/integration/cluster"
+	"github.com/elasti-mesh/elasti/integration/stack"
+	"github.com/elasti-mesh/elasti/integration/testapp/echopb"
 )
 
 // scaleWrites counts the changes of a Deployment's spec.replicas while it runs.
@@ -118,6 +123,9 @@ func TestConcurrentMixedColdRequests(t *testing.T) {
 				return nil
 			}},
 		{"drip", func() result { return do(s, http.MethodGet, "mixed."+ns, "/drip", nil, nil) }, nil},
+		{"websocket echo", func() result { return websocketEcho(s, "mixed."+ns) }, nil},
+		{"grpc unary", func() result { return grpcEcho(s, "mixed."+ns, 0) }, nil},
+		{"grpc server stream", func() result { return grpcEcho(s, "mixed."+ns, 5) }, nil},
 	}
 
 	const n = 200
@@ -384,4 +392,57 @@ func TestKEDAPausedAtZero(t *testing.T) {
 		_, paused := a["autoscaling.keda.sh/paused"]
 		return !replicas && !paused
 	})
+}
+
+// websocketEcho upgrades through the sidecar and checks one echoed message; a
+// success is reported as status 200.
+func websocketEcho(s *stack.Stack, host string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.ProxyURL, "http")+"/ws",
+		&websocket.DialOptions{Host: host})
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return result{status: status, err: err, took: time.Since(start)}
+	}
+	defer conn.CloseNow()
+	if err := conn.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+		return result{err: err}
+	}
+	_, got, err := conn.Read(ctx)
+	if err != nil || string(got) != "ping" {
+		return result{err: fmt.Errorf("echo %q, %v", got, err)}
+	}
+	return result{status: 200, took: time.Since(start)}
+}
+
+// grpcEcho calls the app's gRPC echo over h2c through the sidecar: unary when
+// count is 0, else a server stream of count messages. A success is status 200.
+func grpcEcho(s *stack.Stack, host string, count uint32) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	conn, err := grpc.NewClient(strings.TrimPrefix(s.ProxyURL, "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(host))
+	if err != nil {
+		return result{err: err}
+	}
+	defer conn.Close()
+	client := echopb.NewEchoClient(conn)
+	if count == 0 {
+		resp, err := client.Echo(ctx, &echopb.EchoRequest{Payload: []byte("ping")})
+		if err != nil || string(resp.Payload) != "ping" {
+			return result{err: fmt.Errorf("unary echo: %v", err)}
+		}
+		return result{status: 200, took: time.Since(start)}
+	}
+	msgs, err := client.EchoStream(ctx, &echopb.EchoRequest{Payload: []byte("x"), Count: count})
+	if err != nil || len(msgs) != int(count) {
+		return result{err: fmt.Errorf("stream echo: %d messages, %v", len(msgs), err)}
+	}
+	return result{status: 200, took: time.Since(start)}
 }
