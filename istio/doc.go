@@ -42,11 +42,15 @@
 //
 // # Writes
 //
-// VirtualServices are read and written as unstructured objects, straight from the API
-// server, so that fields this build's Istio types do not know survive the round trip.
-// Every write is an Update carrying the resourceVersion that was read; on a conflict
-// the object is read again and the change recomputed, so a concurrent edit by a user
-// is never overwritten.
+// VirtualServices are read and written as unstructured objects, so that fields this
+// build's Istio types do not know survive the round trip. A switch built with
+// NewCachedRouteSwitch finds the VirtualServices of a Service through an index in an
+// informer cache (by the Services their routes send to, are held for, or their mesh
+// hosts name), then reads each one it found from the API server before deciding;
+// NewRouteSwitch lists them all from the API server on every call. Every write is an
+// Update carrying the resourceVersion that was read; on a conflict the object is read
+// again and the change recomputed, so a concurrent edit by a user is never
+// overwritten.
 //
 // # Limits
 //
@@ -55,6 +59,9 @@
 //     Istio's default route and are not held (they get 503 while it is at zero).
 //   - Delegate VirtualServices (http[].delegate) are not followed: Istio names their
 //     routes "root-delegate", which the EnvoyFilter cannot match.
+//   - With a cache, a VirtualService that a user points at a Service is found once
+//     the cache has it; a Hold or Serve in the moment between leaves it as it was
+//     until the Service's next reconcile.
 //   - Adding or removing a route named HoldRouteName by hand while a Service is held
 //     shifts the bookkeeping by one route; routes are matched to entries by order.
 package istio

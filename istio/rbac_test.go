@@ -56,6 +56,7 @@ func TestRBAC(t *testing.T) {
 		{"list", "", "services", "", ""},
 		{"watch", "discovery.k8s.io", "endpointslices", "", ""},
 		{"list", "networking.istio.io", "virtualservices", "", ""},
+		{"watch", "networking.istio.io", "virtualservices", "", ""},
 		{"create", "networking.istio.io", "virtualservices", "", "shop"},
 		{"update", "networking.istio.io", "virtualservices", "", "shop"},
 		{"delete", "networking.istio.io", "virtualservices", "", "shop"},

@@ -3,7 +3,6 @@ package istio
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,10 +20,15 @@ import (
 // VirtualService resolve their conflict through the API server's resourceVersion.
 type RouteSwitch struct {
 	client client.Client
-	opts   RouteSwitchOptions
+	// cache, when set, finds the VirtualServices of a Service through an index;
+	// nil lists every VirtualService from the API server on each call.
+	cache client.Reader
+	opts  RouteSwitchOptions
 }
 
-// NewRouteSwitch returns a RouteSwitch that reads and writes through c. The client
+// NewRouteSwitch returns a RouteSwitch that reads and writes through c, listing
+// every VirtualService in its namespaces on each call; NewCachedRouteSwitch finds
+// them through a cache instead, which is what a cluster with many services wants. The client
 // needs no Istio types in its scheme: VirtualServices are handled as unstructured
 // objects, which a controller-runtime client reads from the API server rather than
 // its cache unless its options set Cache.Unstructured; keep that unset, or a stale
@@ -40,7 +44,7 @@ func NewRouteSwitch(c client.Client, opts RouteSwitchOptions) *RouteSwitch {
 // changes nothing.
 func (s *RouteSwitch) Hold(ctx context.Context, es *v1alpha1.ElastiService) error {
 	t := s.target(es)
-	services, err := s.list(ctx)
+	services, err := s.list(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ func (s *RouteSwitch) Hold(ctx context.Context, es *v1alpha1.ElastiService) erro
 // that was never held, changes nothing; it is also the cleanup when es is deleted.
 func (s *RouteSwitch) Serve(ctx context.Context, es *v1alpha1.ElastiService) error {
 	t := s.target(es)
-	services, err := s.list(ctx)
+	services, err := s.list(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -122,15 +126,23 @@ func (s *RouteSwitch) target(es *v1alpha1.ElastiService) target {
 	return newTarget(es.Namespace, es.Spec.Service, s.opts.ClusterDomain)
 }
 
-// list returns the VirtualServices in the configured namespaces, read from the API
-// server.
-func (s *RouteSwitch) list(ctx context.Context) ([]unstructured.Unstructured, error) {
+// list returns the VirtualServices in the configured namespaces, as the API server
+// has them now: every one, or with a cache only those that may concern t.
+func (s *RouteSwitch) list(ctx context.Context, t target) ([]unstructured.Unstructured, error) {
 	namespaces := s.opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
 	var out []unstructured.Unstructured
 	for _, ns := range namespaces {
+		if s.cache != nil {
+			found, err := s.findCached(ctx, ns, t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+			continue
+		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(virtualServiceListGVK)
 		if err := s.client.List(ctx, list, client.InNamespace(ns)); err != nil {
@@ -179,8 +191,7 @@ func (s *RouteSwitch) update(ctx context.Context, vs *unstructured.Unstructured,
 // coversMesh reports whether vs is bound to the mesh and names one of the Service's
 // hosts, so that sidecars use its routes rather than Istio's default route.
 func coversMesh(vs *unstructured.Unstructured, t target) bool {
-	gateways, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "gateways")
-	if len(gateways) > 0 && !slices.Contains(gateways, meshGateway) {
+	if !boundToMesh(vs) {
 		return false
 	}
 	hosts, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "hosts")

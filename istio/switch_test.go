@@ -235,59 +235,99 @@ spec:
 	held: map[string][]int{"NS/reviews": {0}},
 }}
 
+// TestHoldServeShapes runs every shape through a RouteSwitch that lists from the API
+// server and through one that finds VirtualServices in a cache.
 func TestHoldServeShapes(t *testing.T) {
-	for i, sh := range shapes {
-		t.Run(sh.name, func(t *testing.T) {
-			ns, other := fmt.Sprintf("shape-%d", i), fmt.Sprintf("shape-%d-other", i)
-			createNamespace(t, ns)
-			createNamespace(t, other)
-			ctx := context.Background()
-			replace := strings.NewReplacer("OTHER", other, "NS", ns)
+	cached := startCachedSwitch(t, RouteSwitchOptions{})
+	variants := []struct {
+		name   string
+		s      *RouteSwitch
+		cached bool
+	}{
+		{"listed", NewRouteSwitch(testClient, RouteSwitchOptions{}), false},
+		{"cached", cached.s, true},
+	}
+	for _, v := range variants {
+		for i, sh := range shapes {
+			t.Run(v.name+"/"+sh.name, func(t *testing.T) {
+				ns := fmt.Sprintf("%s-shape-%d", v.name, i)
+				originals, es := createShape(t, sh, ns)
+				if v.cached {
+					cached.waitFor(t, originals)
+				}
+				checkShape(t, v.s, sh, ns, originals, es)
+			})
+		}
+	}
+}
 
-			originals := map[string]*unstructured.Unstructured{}
-			for _, doc := range sh.virtualServices {
-				vs := createVirtualService(t, replace.Replace(doc))
-				originals[vs.GetNamespace()+"/"+vs.GetName()] = vs
-			}
-			es := elastiService(ns, "reviews")
-			s := NewRouteSwitch(testClient, RouteSwitchOptions{})
+// createShape creates the VirtualServices of sh in ns and ns-other and returns
+// them by namespace/name, with the ElastiService for "reviews".
+func createShape(
+	t *testing.T,
+	sh shape,
+	ns string,
+) (map[string]*unstructured.Unstructured, *v1alpha1.ElastiService) {
+	t.Helper()
+	createNamespace(t, ns)
+	createNamespace(t, ns+"-other")
+	replace := strings.NewReplacer("OTHER", ns+"-other", "NS", ns)
+	originals := map[string]*unstructured.Unstructured{}
+	for _, doc := range sh.virtualServices {
+		vs := createVirtualService(t, replace.Replace(doc))
+		originals[vs.GetNamespace()+"/"+vs.GetName()] = vs
+	}
+	return originals, elastiService(ns, "reviews")
+}
 
-			if err := s.Hold(ctx, es); err != nil {
-				t.Fatalf("Hold() = %v, want nil", err)
-			}
-			held := map[string][]int{}
-			for key, idx := range sh.held {
-				held[replace.Replace(key)] = idx
-			}
-			for key, orig := range originals {
-				checkHeld(t, getVirtualService(t, key), orig, held[key])
-			}
-			checkOwned(t, ns, "reviews", sh.owned)
+// checkShape holds and serves es twice each through s and checks the objects
+// after each step.
+func checkShape(
+	t *testing.T,
+	s *RouteSwitch,
+	sh shape,
+	ns string,
+	originals map[string]*unstructured.Unstructured,
+	es *v1alpha1.ElastiService,
+) {
+	t.Helper()
+	ctx := context.Background()
+	replace := strings.NewReplacer("OTHER", ns+"-other", "NS", ns)
 
-			versions := resourceVersions(t, originals)
-			if err := s.Hold(ctx, es); err != nil {
-				t.Fatalf("second Hold() = %v, want nil", err)
-			}
-			if got := resourceVersions(t, originals); !reflect.DeepEqual(got, versions) {
-				t.Errorf("second Hold() rewrote objects: resourceVersions %v, want %v", got, versions)
-			}
+	if err := s.Hold(ctx, es); err != nil {
+		t.Fatalf("Hold() = %v, want nil", err)
+	}
+	held := map[string][]int{}
+	for key, idx := range sh.held {
+		held[replace.Replace(key)] = idx
+	}
+	for key, orig := range originals {
+		checkHeld(t, getVirtualService(t, key), orig, held[key])
+	}
+	checkOwned(t, ns, "reviews", sh.owned)
 
-			if err := s.Serve(ctx, es); err != nil {
-				t.Fatalf("Serve() = %v, want nil", err)
-			}
-			for key, orig := range originals {
-				checkRestored(t, getVirtualService(t, key), orig)
-			}
-			checkOwned(t, ns, "reviews", false)
+	versions := resourceVersions(t, originals)
+	if err := s.Hold(ctx, es); err != nil {
+		t.Fatalf("second Hold() = %v, want nil", err)
+	}
+	if got := resourceVersions(t, originals); !reflect.DeepEqual(got, versions) {
+		t.Errorf("second Hold() rewrote objects: resourceVersions %v, want %v", got, versions)
+	}
 
-			versions = resourceVersions(t, originals)
-			if err := s.Serve(ctx, es); err != nil {
-				t.Fatalf("second Serve() = %v, want nil", err)
-			}
-			if got := resourceVersions(t, originals); !reflect.DeepEqual(got, versions) {
-				t.Errorf("second Serve() rewrote objects: resourceVersions %v, want %v", got, versions)
-			}
-		})
+	if err := s.Serve(ctx, es); err != nil {
+		t.Fatalf("Serve() = %v, want nil", err)
+	}
+	for key, orig := range originals {
+		checkRestored(t, getVirtualService(t, key), orig)
+	}
+	checkOwned(t, ns, "reviews", false)
+
+	versions = resourceVersions(t, originals)
+	if err := s.Serve(ctx, es); err != nil {
+		t.Fatalf("second Serve() = %v, want nil", err)
+	}
+	if got := resourceVersions(t, originals); !reflect.DeepEqual(got, versions) {
+		t.Errorf("second Serve() rewrote objects: resourceVersions %v, want %v", got, versions)
 	}
 }
 
