@@ -50,15 +50,8 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 	}
 
 	// At zero the traffic must be held, whoever scaled the workload down, and
-	// KEDA must stay paused so it does not fight the zero. The scale lock and a
-	// fresh read keep this from undoing an activation that landed since observe.
-	st := s.states.get(client.ObjectKeyFromObject(es))
-	st.scaleMu.Lock()
-	defer st.scaleMu.Unlock()
-	if cur, err := s.api.targets.get(ctx, es); err != nil || cur.Spec > 0 {
-		return err
-	}
-	if err := s.pauseKEDA(ctx, s.api, es); err != nil {
+	// KEDA must stay paused so it does not fight the zero.
+	if atZero, err := s.pauseAtZero(ctx, es); err != nil || !atZero {
 		return err
 	}
 	if active, err := s.hpaActiveAtZero(ctx, es); err != nil {
@@ -68,6 +61,22 @@ func (s *Scaler) actAtZero(ctx context.Context, es *v1alpha1.ElastiService, obs 
 			"and may act on a target at zero: give it minReplicas 1 or more", es.Spec.Autoscaler.Name)
 	}
 	return s.hold(ctx, es)
+}
+
+// pauseAtZero pauses KEDA if the workload is still at zero, and reports whether it
+// is. The scale lock and a fresh read keep the pause from undoing an activation
+// that landed since observe. The route switch that follows runs outside the lock,
+// so an activation never waits for it: one that lands after this read finds the
+// routes in hold or about to be, which is where a service coming up from zero is
+// anyway, and its own reconcile switches them back to serve when the pods are ready.
+func (s *Scaler) pauseAtZero(ctx context.Context, es *v1alpha1.ElastiService) (bool, error) {
+	st := s.states.get(client.ObjectKeyFromObject(es))
+	st.scaleMu.Lock()
+	defer st.scaleMu.Unlock()
+	if cur, err := s.api.targets.get(ctx, es); err != nil || cur.Spec > 0 {
+		return false, err
+	}
+	return true, s.pauseKEDA(ctx, s.api, es)
 }
 
 // canScaleDown reports whether every condition for going to zero holds. An idle

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
 	"github.com/elasti-mesh/elasti/integration/cluster"
@@ -153,7 +154,7 @@ func newScaler(
 		RenewDeadline:     2 * time.Second,
 		RetryPeriod:       200 * time.Millisecond,
 	}
-	mgr, s, err := scaler.NewManager(c.Config, mo, opts, func(client.Client) (scaler.Router, error) {
+	mgr, s, err := scaler.NewManager(c.Config, mo, opts, func(manager.Manager) (scaler.Router, error) {
 		return router, nil
 	})
 	if err != nil {

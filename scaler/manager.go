@@ -11,7 +11,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -43,6 +43,8 @@ type ManagerOptions struct {
 	MetricsAddress string
 	// ProbeAddress serves /healthz and /readyz. Defaults to :8081.
 	ProbeAddress string
+	// PprofAddress serves net/http/pprof under /debug/pprof/. Defaults to none.
+	PprofAddress string
 
 	// DisableLeaderElection runs without a Lease, for a single replica. Defaults
 	// to false: replicas elect a leader.
@@ -65,13 +67,14 @@ type ManagerOptions struct {
 
 // NewManager builds a controller-runtime manager running the scaler: reconciler,
 // trigger loop, activation API, metrics, probes and leader election. newRouter
-// builds the route switch from the manager's client. The manager runs until the
-// context given to its Start ends.
+// builds the route switch from the manager, before it starts, so it may read
+// through the manager's cache and register indexes there. The cache keeps no
+// managedFields. The manager runs until the context given to its Start ends.
 func NewManager(
 	cfg *rest.Config,
 	mo ManagerOptions,
 	opts Options,
-	newRouter func(client.Client) (Router, error),
+	newRouter func(manager.Manager) (Router, error),
 ) (manager.Manager, *Scaler, error) {
 	if err := mo.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("invalid manager options: %w", err)
@@ -84,10 +87,14 @@ func NewManager(
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = mo.KubeAPIQPS, mo.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
+		Scheme: scheme,
+		// Nothing reads managedFields, and at a thousand services they are a
+		// large share of the cached bytes.
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		Logger:                        mo.Logger,
 		Metrics:                       metricsserver.Options{BindAddress: mo.MetricsAddress},
 		HealthProbeBindAddress:        mo.ProbeAddress,
+		PprofBindAddress:              mo.PprofAddress,
 		LeaderElection:                !mo.DisableLeaderElection,
 		LeaderElectionNamespace:       mo.LeaseNamespace,
 		LeaderElectionID:              mo.LeaseName,
@@ -99,7 +106,7 @@ func NewManager(
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to create manager: %w", err)
 	}
-	router, err := newRouter(mgr.GetClient())
+	router, err := newRouter(mgr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to create the route switch: %w", err)
 	}

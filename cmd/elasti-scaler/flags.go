@@ -37,6 +37,8 @@ func addFlags(fs *flag.FlagSet, o *scaler.Options, mo *scaler.ManagerOptions, r 
 		"listen address of /metrics (0 disables)")
 	fs.StringVar(&mo.ProbeAddress, "health-probe-address", scaler.DefaultProbeAddress,
 		"listen address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&mo.PprofAddress, "pprof-address", "",
+		"listen address of /debug/pprof/, with block and mutex profiling on (default: off)")
 	fs.BoolFunc("leader-elect", "elect a leader among replicas through a Lease (default true; "+
 		"--leader-elect=false runs one replica without a Lease)", func(v string) error {
 		on, err := strconv.ParseBool(v)
