@@ -11,12 +11,11 @@ import (
 	"strings"
 	"syscall"
 
-	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/elasti-mesh/elasti/extproc"
+	"github.com/elasti-mesh/elasti/internal/logging"
 )
 
 // userAgent is how elasti-extproc names itself to the API server.
@@ -31,25 +30,19 @@ func main() {
 
 func run() error {
 	var opts extproc.Options
-	var logLevel string
-	zapOpts := zap.Options{}
+	var logFlags logging.Flags
 	fs := flag.NewFlagSet("elasti-extproc", flag.ContinueOnError)
 	addFlags(fs, &opts)
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error (overrides --zap-log-level)")
-	zapOpts.BindFlags(fs)
+	logFlags.Bind(fs)
 	config.RegisterFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
 
-	level, err := zapcore.ParseLevel(logLevel)
+	log, err := logFlags.Logger()
 	if err != nil {
-		return fmt.Errorf("invalid --log-level %q: %w", logLevel, err)
+		return err
 	}
-	if zapOpts.Level == nil {
-		zapOpts.Level = level
-	}
-	log := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(log)
 
 	// Bad flags fail here, before anything starts, with what to fix.

@@ -12,11 +12,10 @@ import (
 	"runtime"
 	"syscall"
 
-	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/elasti-mesh/elasti/internal/logging"
 	"github.com/elasti-mesh/elasti/istio"
 	"github.com/elasti-mesh/elasti/scaler"
 )
@@ -32,24 +31,18 @@ func run() error {
 	var opts scaler.Options
 	var mo scaler.ManagerOptions
 	var routes istio.RouteSwitchOptions
-	var logLevel string
-	zapOpts := zap.Options{}
+	var logFlags logging.Flags
 	fs := flag.NewFlagSet("elasti-scaler", flag.ContinueOnError)
 	addFlags(fs, &opts, &mo, &routes)
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error (overrides --zap-log-level)")
-	zapOpts.BindFlags(fs)
+	logFlags.Bind(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
 
-	level, err := zapcore.ParseLevel(logLevel)
+	log, err := logFlags.Logger()
 	if err != nil {
-		return fmt.Errorf("invalid --log-level %q: %w", logLevel, err)
+		return err
 	}
-	if zapOpts.Level == nil {
-		zapOpts.Level = level
-	}
-	log := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(log)
 	mo.Logger = log
 
