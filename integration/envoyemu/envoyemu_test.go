@@ -261,8 +261,20 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 			Body:    []byte("busy"),
 		},
 	}}
-	allowFailure := func(f *extprocv3.ExternalProcessor) { f.FailureModeAllow = true }
-	noMax := func(f *extprocv3.ExternalProcessor) { f.MaxMessageTimeout = nil }
+	// Every case runs under the shipped filter's 1s message timeout, so that a
+	// prompt answer is never late on a busy machine, except the one pinning
+	// Envoy's 200ms default.
+	shipped := func(change func(*extprocv3.ExternalProcessor)) func(*extprocv3.ExternalProcessor) {
+		return func(f *extprocv3.ExternalProcessor) {
+			f.MessageTimeout = durationpb.New(time.Second)
+			if change != nil {
+				change(f)
+			}
+		}
+	}
+	allowFailure := shipped(func(f *extprocv3.ExternalProcessor) { f.FailureModeAllow = true })
+	noMax := shipped(func(f *extprocv3.ExternalProcessor) { f.MaxMessageTimeout = nil })
+	envoyDefault := func(f *extprocv3.ExternalProcessor) { f.MessageTimeout = nil }
 
 	tests := []struct {
 		name       string
@@ -276,23 +288,23 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 	}{
 		{name: "continue goes to the route's cluster",
 			steps: []step{{resp: continueHeaders(nil, false)}}, wantStatus: 200, wantApp: "app"},
-		{name: "no answer: 504 after the default 200ms message timeout",
+		{name: "no answer: 504 after the default 200ms message timeout", change: envoyDefault,
 			wantStatus: 504, minTime: 180 * time.Millisecond, maxTime: 2 * time.Second},
 		{name: "no answer with failure_mode_allow: continue", change: allowFailure,
-			wantStatus: 200, wantApp: "app", minTime: 180 * time.Millisecond},
+			wantStatus: 200, wantApp: "app", minTime: 950 * time.Millisecond},
 		{name: "override extends the timeout",
-			steps:      []step{{resp: override(3 * time.Second)}, {after: 600 * time.Millisecond, resp: continueHeaders(nil, false)}},
-			wantStatus: 200, wantApp: "app", minTime: 550 * time.Millisecond},
+			steps:      []step{{resp: override(4 * time.Second)}, {after: 1600 * time.Millisecond, resp: continueHeaders(nil, false)}},
+			wantStatus: 200, wantApp: "app", minTime: 1550 * time.Millisecond},
 		{name: "second override in the same state is ignored",
-			steps: []step{{resp: override(500 * time.Millisecond)}, {after: 100 * time.Millisecond, resp: override(5 * time.Second)},
-				{after: 2 * time.Second, resp: continueHeaders(nil, false)}},
-			wantStatus: 504, minTime: 450 * time.Millisecond, maxTime: 1500 * time.Millisecond},
+			steps: []step{{resp: override(1500 * time.Millisecond)}, {after: 100 * time.Millisecond, resp: override(8 * time.Second)},
+				{after: 5 * time.Second, resp: continueHeaders(nil, false)}},
+			wantStatus: 504, minTime: 1450 * time.Millisecond, maxTime: 4 * time.Second},
 		{name: "override ignored without max_message_timeout", change: noMax,
-			steps:      []step{{resp: override(3 * time.Second)}, {after: time.Second, resp: continueHeaders(nil, false)}},
-			wantStatus: 504, maxTime: 900 * time.Millisecond},
+			steps:      []step{{resp: override(5 * time.Second)}, {after: 3 * time.Second, resp: continueHeaders(nil, false)}},
+			wantStatus: 504, minTime: 950 * time.Millisecond, maxTime: 2500 * time.Millisecond},
 		{name: "override above max_message_timeout is ignored",
-			steps:      []step{{resp: override(time.Minute)}, {after: time.Second, resp: continueHeaders(nil, false)}},
-			wantStatus: 504, maxTime: 900 * time.Millisecond},
+			steps:      []step{{resp: override(time.Minute)}, {after: 3 * time.Second, resp: continueHeaders(nil, false)}},
+			wantStatus: 504, minTime: 950 * time.Millisecond, maxTime: 2500 * time.Millisecond},
 		{name: "stream error: 500", steps: []step{{err: io.ErrUnexpectedEOF}}, wantStatus: 500},
 		{name: "stream error with failure_mode_allow: continue", change: allowFailure,
 			steps: []step{{err: io.ErrUnexpectedEOF}}, wantStatus: 200, wantApp: "app"},
@@ -305,6 +317,11 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 		{name: "clear_route_cache with a mutation re-routes",
 			steps: []step{{resp: continueHeaders(setReroute, true)}}, wantStatus: 200, wantApp: "other"},
 		{name: "immediate response", steps: []step{{resp: immediate}}, wantStatus: 503, wantBody: "busy"},
+	}
+	for i := range tests {
+		if tests[i].change == nil {
+			tests[i].change = shipped(nil)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
