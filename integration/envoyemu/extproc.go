@@ -92,6 +92,10 @@ type extProcStream struct {
 	p      processing
 	stream extprocsvc.ExternalProcessor_ProcessClient
 	cancel context.CancelFunc
+	// closed is closed by close(). The stream's own context cannot stand in for
+	// it: gRPC cancels that as soon as the RPC ends, error or not, and the reader
+	// must still hand that error to the exchange waiting for it.
+	closed <-chan struct{}
 	recv   chan recvResult
 	done   chan struct{}
 }
@@ -109,7 +113,7 @@ func openStream(ctx context.Context, client extprocsvc.ExternalProcessorClient, 
 		return nil, err
 	}
 	s := &extProcStream{
-		p: p, stream: stream, cancel: cancel,
+		p: p, stream: stream, cancel: cancel, closed: ctx.Done(),
 		recv: make(chan recvResult, 1), done: make(chan struct{}),
 	}
 	go s.readLoop()
@@ -124,7 +128,7 @@ func (s *extProcStream) readLoop() {
 		resp, err := s.stream.Recv()
 		select {
 		case s.recv <- recvResult{resp, err}:
-		case <-s.stream.Context().Done():
+		case <-s.closed:
 			return
 		}
 		if err != nil {
