@@ -73,8 +73,13 @@ func (s *Scaler) pauseAtZero(ctx context.Context, es *v1alpha1.ElastiService) (b
 	st := s.states.get(client.ObjectKeyFromObject(es))
 	st.scaleMu.Lock()
 	defer st.scaleMu.Unlock()
-	if cur, err := s.api.targets.get(ctx, es); err != nil || cur.Spec > 0 {
+	cur, err := s.api.targets.get(ctx, es)
+	if err != nil {
 		return false, err
+	}
+	st.noteScale(cur.Spec)
+	if cur.Spec > 0 {
+		return false, nil
 	}
 	return true, s.pauseKEDA(ctx, s.api, es)
 }
@@ -147,6 +152,7 @@ func (s *Scaler) continueScaleDown(
 	if err != nil {
 		return 0, err
 	}
+	st.noteScale(0)
 	st.setPendingHold(time.Time{})
 	es.Status.Mode = v1alpha1.ModeHold
 	s.metrics.setMode(es, v1alpha1.ModeHold)
@@ -178,9 +184,26 @@ func (s *Scaler) serveIfReady(
 		if left := s.opts.PropagationDelay - ready; left > 0 {
 			return left, nil
 		}
+		if err := s.recordMissedScaleUp(ctx, es, obs.now); err != nil {
+			return 0, err
+		}
 	}
 	if err := s.resumeKEDA(ctx, s.api, es); err != nil {
 		return 0, err
 	}
 	return 0, s.serve(ctx, es)
+}
+
+// recordMissedScaleUp sets lastScaledUpTime to now for a service coming back from
+// zero whose record would already let it go down again. That happens when the
+// scale-up was not ours (another writer scaled the workload while it was in hold),
+// or when the scaler stopped, or its status patch failed, beside an activation's
+// scale write. Recording late only makes the cooldown start later.
+func (s *Scaler) recordMissedScaleUp(ctx context.Context, es *v1alpha1.ElastiService, now time.Time) error {
+	if es.Spec.Cooldown() == 0 || cooldownLeft(es, now) > 0 {
+		return nil
+	}
+	s.log.Info("recording a scale-up from zero that has no lastScaledUpTime yet",
+		"elastiService", client.ObjectKeyFromObject(es).String())
+	return s.recordScaleUp(ctx, s.api, es, now)
 }

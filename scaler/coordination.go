@@ -24,6 +24,10 @@ type serviceState struct {
 	// readySince is when a service in hold with replicas was first seen with a
 	// ready endpoint; zero while it has none.
 	readySince time.Time
+	// atZero is whether the latest /scale read or write of the workload saw zero
+	// replicas. It only picks the fast path of an activation, which tests the
+	// replica count again in its write, so a stale value costs time, not safety.
+	atZero bool
 	// flight is the activation under way, shared by concurrent callers.
 	flight *activationFlight
 	// warned holds the warning reasons already recorded as events.
@@ -64,6 +68,20 @@ func (s *states) forget(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byService, key)
+}
+
+// noteScale records the replica count the workload was last seen or set at.
+func (st *serviceState) noteScale(spec int32) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.atZero = spec == 0
+}
+
+// seenAtZero reports whether the workload was last seen or set at zero replicas.
+func (st *serviceState) seenAtZero() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.atZero
 }
 
 // activatedSince reports whether an activation arrived at or after t.

@@ -10,6 +10,9 @@
 //
 // Going to zero always follows the same order: pause KEDA, switch routes to hold,
 // wait for the change to reach the proxies, check that no activation arrived, scale
-// to zero. Coming back: record the scale-up, resume KEDA, scale up, and switch the
-// routes back to serve once the Service has a ready endpoint.
+// to zero. Coming back: resume KEDA, scale up while recording lastScaledUpTime, and
+// switch the routes back to serve once the Service has a ready endpoint. An
+// activation of a workload known to be at zero sends the record and the scale
+// write together, one round trip to the API server; the switch to serve records
+// the scale-up if that record did not land, so the cooldown is never cut short.
 package scaler

@@ -84,6 +84,9 @@ func (s *Scaler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 func (s *Scaler) observe(ctx context.Context, es *v1alpha1.ElastiService) (observation, error) {
 	obs := observation{now: time.Now()}
 	obs.scale, obs.targetErr = s.api.targets.get(ctx, es)
+	if obs.targetErr == nil {
+		s.states.get(client.ObjectKeyFromObject(es)).noteScale(obs.scale.Spec)
+	}
 	var te *targetError
 	if obs.targetErr != nil && !errors.As(obs.targetErr, &te) {
 		return obs, obs.targetErr

@@ -17,6 +17,12 @@ import (
 // lastScaledUpTime, resumes KEDA, then writes max(current, minTargetReplicas). A
 // workload already at or above the minimum is left alone. It returns the replica
 // count the workload is headed for and whether it wrote one.
+//
+// A workload last seen at zero takes one round trip to the API server instead of
+// three: the status patch of lastScaledUpTime goes out beside a /scale patch that
+// writes only if the replicas are still zero. Should the scaler stop between the
+// two, or the patch fail, the reconciler records the scale-up when it switches the
+// service back to serve (recordMissedScaleUp), before any scale-down is allowed.
 func (s *Scaler) scaleUp(
 	ctx context.Context,
 	w *writers,
@@ -27,9 +33,16 @@ func (s *Scaler) scaleUp(
 	st.scaleMu.Lock()
 	defer st.scaleMu.Unlock()
 
+	minReplicas := es.Spec.MinReplicas()
+	if st.seenAtZero() {
+		wrote, err := s.scaleUpFromZero(ctx, w, es, minReplicas)
+		if err != nil || wrote {
+			return s.scaledUp(es, st, scaleState{}, minReplicas, wrote, reason, err)
+		}
+	}
+
 	// One read of /scale decides; lastScaledUpTime and KEDA's resume come
 	// before the write, as the order requires, and only when there is a write.
-	minReplicas := es.Spec.MinReplicas()
 	var want int32
 	var prepErr error
 	before, wrote, err := w.targets.update(ctx, es, func(c scaleState) (int32, error) {
@@ -45,14 +58,52 @@ func (s *Scaler) scaleUp(
 	if prepErr != nil {
 		return 0, false, prepErr
 	}
+	if err == nil {
+		st.noteScale(want)
+	}
 	if !wrote && err == nil {
 		return want, false, nil
 	}
+	return s.scaledUp(es, st, before, want, wrote, reason, err)
+}
+
+// scaleUpFromZero resumes KEDA, then writes n replicas if the workload is at zero,
+// recording lastScaledUpTime at the same time. It reports whether it wrote.
+func (s *Scaler) scaleUpFromZero(ctx context.Context, w *writers, es *v1alpha1.ElastiService, n int32) (bool, error) {
+	// KEDA's paused-replicas would pull the workload back to zero: its resume
+	// must land first.
+	if err := s.resumeKEDA(ctx, w, es); err != nil {
+		return false, err
+	}
+	at := metav1.Now()
+	recorded := make(chan error, 1)
+	go func() { recorded <- s.patchScaleUpTime(ctx, w, es, at) }()
+	wrote, err := w.targets.scaleFromZero(ctx, es, n)
+	if rerr := <-recorded; rerr != nil {
+		s.log.Error(rerr, "scale-up not recorded; it will be when the service is switched to serve",
+			"elastiService", client.ObjectKeyFromObject(es).String())
+	} else {
+		es.Status.LastScaledUpTime = &at
+	}
+	return wrote, err
+}
+
+// scaledUp reports the outcome of a scale-up write in metrics, logs and events.
+func (s *Scaler) scaledUp(
+	es *v1alpha1.ElastiService,
+	st *serviceState,
+	before scaleState,
+	want int32,
+	wrote bool,
+	reason string,
+	err error,
+) (int32, bool, error) {
 	s.metrics.scaled(es, "up", err)
 	if err != nil {
 		s.event(es, "Warning", "ScaleUpFailed", "ScaleUp", fmt.Sprintf("failed to scale up: %v", err))
 		return 0, false, err
 	}
+	st.noteScale(want)
 	if wrote {
 		s.log.Info("scaled up", "elastiService", client.ObjectKeyFromObject(es).String(),
 			"from", before.Spec, "to", want, "reason", reason)
@@ -77,6 +128,16 @@ func (s *Scaler) prepareScaleUp(ctx context.Context, w *writers, es *v1alpha1.El
 // nothing else, so it is safe beside the reconciler's own status writes.
 func (s *Scaler) recordScaleUp(ctx context.Context, w *writers, es *v1alpha1.ElastiService, at time.Time) error {
 	t := metav1.NewTime(at)
+	if err := s.patchScaleUpTime(ctx, w, es, t); err != nil {
+		return err
+	}
+	es.Status.LastScaledUpTime = &t
+	return nil
+}
+
+// patchScaleUpTime writes status.lastScaledUpTime and nothing else; it leaves es
+// alone, so it may run beside other users of es.
+func (s *Scaler) patchScaleUpTime(ctx context.Context, w *writers, es *v1alpha1.ElastiService, t metav1.Time) error {
 	body, err := json.Marshal(map[string]any{"status": map[string]any{"lastScaledUpTime": t}})
 	if err != nil {
 		return fmt.Errorf("failed to encode status patch: %w", err)
@@ -88,6 +149,5 @@ func (s *Scaler) recordScaleUp(ctx context.Context, w *writers, es *v1alpha1.Ela
 	if err != nil {
 		return fmt.Errorf("failed to record lastScaledUpTime: %w", err)
 	}
-	es.Status.LastScaledUpTime = &t
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -151,4 +152,35 @@ func (t *targets) update(
 		return before, false, fmt.Errorf("failed to scale %q: %w", es.Spec.ScaleTargetRef.Name, err)
 	}
 	return before, wrote, nil
+}
+
+// scaleFromZero sets the target's replica count to n in one request, and only if it
+// is at zero: a JSON patch whose first operation tests that the Scale's spec is
+// empty, which is how autoscaling/v1 writes zero replicas (the field is omitted).
+// It reports false and no error when the target was not at zero; the API server
+// then changes nothing.
+func (t *targets) scaleFromZero(ctx context.Context, es *v1alpha1.ElastiService, n int32) (bool, error) {
+	obj, err := scaleObject(es)
+	if err != nil {
+		return false, err
+	}
+	patch := fmt.Appendf(nil, `[{"op":"test","path":"/spec","value":{}},`+
+		`{"op":"add","path":"/spec/replicas","value":%d}]`, n)
+	scale := &unstructured.Unstructured{}
+	scale.SetAPIVersion("autoscaling/v1")
+	scale.SetKind("Scale")
+	err = t.client.SubResource("scale").Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch),
+		client.WithSubResourceBody(scale), client.FieldOwner(FieldManager))
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsInvalid(err):
+		// The test failed: the target has replicas.
+		return false, nil
+	}
+	var te *targetError
+	if err := classifyTargetError(es, obj, err); errors.As(err, &te) {
+		return false, err
+	}
+	return false, fmt.Errorf("failed to scale %q: %w", es.Spec.ScaleTargetRef.Name, err)
 }
