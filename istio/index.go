@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -197,4 +198,38 @@ func (s *RouteSwitch) reread(ctx context.Context, cached []unstructured.Unstruct
 		out = append(out, *vs)
 	}
 	return out, nil
+}
+
+// ServicesOf returns the Services whose routes o, a VirtualService, may carry: the
+// Service an owned VirtualService was created for, and for any other the Services
+// its http routes send to, is held for or its mesh hosts name. Wildcard hosts are
+// left out. A controller that watches VirtualServices maps a change to the
+// Services to look at again with it, so that an edit that undoes a hold (a
+// re-applied manifest, say) is put right at once.
+func (s *RouteSwitch) ServicesOf(o client.Object) []types.NamespacedName {
+	vs, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	if isOwned(vs) {
+		return []types.NamespacedName{{Namespace: vs.GetNamespace(), Name: vs.GetLabels()[ServiceLabel]}}
+	}
+	var out []types.NamespacedName
+	for _, v := range indexValues(vs, s.opts.ClusterDomain) {
+		key, ok := strings.CutPrefix(v, serviceIndexValue(""))
+		if !ok {
+			continue
+		}
+		if ns, name, ok := strings.Cut(key, "/"); ok {
+			out = append(out, types.NamespacedName{Namespace: ns, Name: name})
+		}
+	}
+	return out
+}
+
+// RouteObject returns an empty VirtualService, the kind ServicesOf maps.
+func (s *RouteSwitch) RouteObject() client.Object {
+	vs := &unstructured.Unstructured{}
+	vs.SetGroupVersionKind(virtualServiceGVK)
+	return vs
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -220,5 +221,66 @@ func TestCachedServeAfterStaleHold(t *testing.T) {
 		if raw := got.GetAnnotations()[HeldRoutesAnnotation]; strings.Contains(raw, "reviews") {
 			t.Errorf("annotation after Serve = %s, want none", raw)
 		}
+	}
+}
+
+// TestServicesOf checks which Services a VirtualService change is mapped to.
+func TestServicesOf(t *testing.T) {
+	s := NewRouteSwitch(nil, RouteSwitchOptions{})
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{{
+		name: "a user's VirtualService: destinations and mesh hosts, no wildcard",
+		doc: `
+metadata: {name: a, namespace: prod}
+spec:
+  hosts: [reviews, "*.prod.svc.cluster.local"]
+  http:
+  - route: [{destination: {host: details}}, {destination: {host: reviews.other.svc}}]`,
+		want: []string{"other/reviews", "prod/details", "prod/reviews"},
+	}, {
+		name: "held for a Service it no longer sends to",
+		doc: `
+metadata:
+  name: a
+  namespace: prod
+  annotations:
+    elasti.truefoundry.com/held-routes: '[{"name":"r","services":["prod/gone"]}]'
+spec:
+  hosts: [example.com]
+  gateways: [ingress]
+  http:
+  - name: elasti-hold
+    route: [{destination: {host: reviews}}]`,
+		want: []string{"prod/gone", "prod/reviews"},
+	}, {
+		name: "created by the switch: its Service",
+		doc: `
+metadata:
+  name: elasti-hold-reviews
+  namespace: prod
+  labels: {app.kubernetes.io/managed-by: elasti-scaler, elasti.truefoundry.com/service: reviews}
+spec:
+  hosts: [reviews.prod.svc.cluster.local]
+  http:
+  - name: elasti-hold
+    route: [{destination: {host: reviews.prod.svc.cluster.local}}]`,
+		want: []string{"prod/reviews"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, key := range s.ServicesOf(decodeYAMLDocs(t, tt.doc)[0]) {
+				got = append(got, key.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ServicesOf() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := s.ServicesOf(&corev1.ConfigMap{}); got != nil {
+		t.Errorf("ServicesOf(ConfigMap) = %v, want nil", got)
 	}
 }

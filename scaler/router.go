@@ -3,6 +3,9 @@ package scaler
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
 )
 
@@ -15,4 +18,15 @@ type Router interface {
 	Hold(ctx context.Context, es *v1alpha1.ElastiService) error
 	// Serve sends the service's traffic straight to the workload again.
 	Serve(ctx context.Context, es *v1alpha1.ElastiService) error
+}
+
+// RouteSource is implemented by a Router whose routes live in objects other
+// writers may change. The scaler watches those objects and reconciles the
+// services a changed one carries, so that a change that undoes a hold or a serve
+// is put right at once rather than at the next resync.
+type RouteSource interface {
+	// RouteObject returns an empty object of the kind to watch.
+	RouteObject() client.Object
+	// ServicesOf returns the Services whose routes the object may carry.
+	ServicesOf(o client.Object) []types.NamespacedName
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
@@ -149,14 +150,26 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 }
 
 // addController registers the ElastiService reconciler, woken by ElastiService
-// changes, EndpointSlices and Services of the named Service, and trigger verdicts.
+// changes, EndpointSlices and Services of the named Service, trigger verdicts and,
+// when the Router is a RouteSource, changes to the objects holding its routes.
 func (s *Scaler) addController(mgr manager.Manager, wake <-chan event.GenericEvent) error {
-	err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("elastiservice").
 		For(&v1alpha1.ElastiService{}, builderPredicates()).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(s.servicesOfSlice)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(s.servicesOfService)).
-		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{}))
+	if rs, ok := s.router.(RouteSource); ok {
+		b = b.Watches(rs.RouteObject(), handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				var reqs []reconcile.Request
+				for _, svc := range rs.ServicesOf(o) {
+					reqs = append(reqs, s.elastiServicesFor(ctx, svc.Namespace, svc.Name)...)
+				}
+				return reqs
+			}))
+	}
+	err := b.
 		// Name validation is process-wide; two scalers in one process (a failover
 		// test) would otherwise clash, and one scaler has one controller anyway.
 		WithOptions(controller.Options{

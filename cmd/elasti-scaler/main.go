@@ -20,6 +20,10 @@ import (
 	"github.com/elasti-mesh/elasti/scaler"
 )
 
+// The route switch's VirtualServices are watched, so that a change that undoes a
+// hold is put right at once.
+var _ scaler.RouteSource = (*istio.RouteSwitch)(nil)
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "elasti-scaler:", err)

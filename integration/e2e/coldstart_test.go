@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +26,7 @@ import (
 	"github.com/elasti-mesh/elasti/integration/cluster"
 	"github.com/elasti-mesh/elasti/integration/stack"
 	"github.com/elasti-mesh/elasti/integration/testapp/echopb"
+	"github.com/elasti-mesh/elasti/istio"
 )
 
 // scaleWrites counts the changes of a Deployment's spec.replicas while it runs.
@@ -330,6 +333,51 @@ func TestDeleteAtZeroRestores(t *testing.T) {
 		route, _, _ := s.Proxy.RouteFor(context.Background(), "gone."+ns, "/")
 		return route != "elasti-hold" && do(s, http.MethodGet, "gone."+ns, "/", nil, nil).status == 200
 	})
+}
+
+// TestHoldPutBackAtZero: at zero, the VirtualService that holds the service's
+// traffic is deleted (a GitOps prune, a hand edit). The scaler watches
+// VirtualServices and puts the hold back at once, not at its next resync (five
+// minutes), and a cold request still wakes the service.
+func TestHoldPutBackAtZero(t *testing.T) {
+	c, s := system(t)
+	ns := c.NewNamespace(t)
+	deploy(t, c, ns, app{name: "pruned", idle: true})
+	waitAtZero(t, c, ns, "pruned")
+	keepUp(t, c, ns, "pruned")
+	// The scaler is done with the spec change, so no reconcile of it is pending.
+	waitFor(t, 30*time.Second, "the cooldown change to be reconciled", func() bool {
+		es := &v1alpha1.ElastiService{}
+		err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "pruned"}, es)
+		return err == nil && es.Status.ObservedGeneration == es.Generation
+	})
+
+	owned := func(ctx context.Context) (*unstructured.Unstructured, error) {
+		vs := &unstructured.Unstructured{}
+		vs.SetGroupVersionKind(schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"})
+		err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: istio.HoldRouteName + "-pruned"}, vs)
+		return vs, err
+	}
+	before, err := owned(context.Background())
+	if err != nil {
+		t.Fatalf("the hold's VirtualService: %v", err)
+	}
+	if err := c.Client.Delete(context.Background(), before); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	waitFor(t, 30*time.Second, "the hold's VirtualService to be created again", func() bool {
+		vs, err := owned(context.Background())
+		return err == nil && vs.GetUID() != before.GetUID()
+	})
+	t.Logf("hold put back %v after the deletion", time.Since(began).Round(time.Millisecond))
+	waitFor(t, 30*time.Second, "the proxy to route to the hold again", func() bool {
+		route, _, _ := s.Proxy.RouteFor(context.Background(), "pruned."+ns, "/")
+		return route == istio.HoldRouteName
+	})
+	if r := do(s, http.MethodGet, "pruned."+ns, "/", nil, nil); r.status != 200 {
+		t.Fatalf("cold GET after the hold was put back = %d %q (%v), want 200", r.status, r.body, r.err)
+	}
 }
 
 // TestZeroCooldownColdStart is a regression test: with cooldownPeriod 0, an idle
