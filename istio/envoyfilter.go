@@ -14,8 +14,11 @@ const (
 	ExtProcCluster = "outbound|9002||elasti-extproc.elasti-system.svc.cluster.local"
 
 	// ExtProcMessageTimeout is the filter's message_timeout: how long Envoy waits for
-	// any answer from elasti-extproc before it gives up on it.
-	ExtProcMessageTimeout = time.Second
+	// any answer from elasti-extproc before it gives up on it. It only ever applies
+	// on hold routes, where giving up sends the request to a Service that is most
+	// likely still at zero, so it is generous enough for a starved elasti-extproc
+	// to answer (see the manifest).
+	ExtProcMessageTimeout = 5 * time.Second
 
 	// ExtProcMaxMessageTimeout is the filter's max_message_timeout, the largest
 	// override_message_timeout Envoy honours: the longest holdTimeout (5m) plus a

@@ -261,9 +261,8 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 			Body:    []byte("busy"),
 		},
 	}}
-	// Every case runs under the shipped filter's 1s message timeout, so that a
-	// prompt answer is never late on a busy machine, except the one pinning
-	// Envoy's 200ms default.
+	// Every case runs under a 1s message timeout, so that a prompt answer is
+	// never late on a busy machine, except the one pinning Envoy's 200ms default.
 	shipped := func(change func(*extprocv3.ExternalProcessor)) func(*extprocv3.ExternalProcessor) {
 		return func(f *extprocv3.ExternalProcessor) {
 			f.MessageTimeout = durationpb.New(time.Second)
