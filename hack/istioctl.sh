@@ -16,6 +16,15 @@ if [[ -x $out/istioctl ]]; then
 	exit 0
 fi
 
+# One build at a time: a second caller waits here and then finds the cache filled.
+mkdir -p "$cache_root/istioctl"
+exec 9>"$cache_root/istioctl/.lock"
+flock 9
+if [[ -x $out/istioctl ]]; then
+	echo "$out/istioctl"
+	exit 0
+fi
+
 # The linker needs about 2 GB: build outside any module so the project's go.mod plays
 # no part, and into a temporary folder so an interrupted build leaves nothing behind.
 echo "building istioctl $version into $out" >&2
