@@ -18,6 +18,8 @@ const (
 	DefaultMaxConcurrentReconcile = 8
 	DefaultActivationRetryAfter   = time.Second
 	DefaultResyncPeriod           = 5 * time.Minute
+	DefaultActivationQPS          = 200
+	DefaultActivationBurst        = 400
 )
 
 // Options configure the scaler. The zero value of every field but Router works:
@@ -65,6 +67,13 @@ type Options struct {
 	// ResyncPeriod is how often a service is reconciled when nothing changed, so
 	// that a target created or fixed later is noticed. Defaults to 5m.
 	ResyncPeriod time.Duration
+
+	// ActivationQPS and ActivationBurst bound the API requests of activations,
+	// which have a client, and so a budget, of their own: an activation never
+	// waits behind reconciles. An activation from zero makes two requests.
+	// Default to 200 and 400.
+	ActivationQPS   float32
+	ActivationBurst int
 }
 
 // Validate reports options that cannot work, saying which field to fix.
@@ -83,6 +92,10 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentQueries < 0 || o.MaxConcurrentReconciles < 0 {
 		errs = append(errs, errors.New("concurrency limits must not be negative"))
+	}
+	if o.ActivationQPS < 0 || o.ActivationBurst < 0 {
+		errs = append(errs, fmt.Errorf("activation API rate limits must not be negative, got qps %v burst %d",
+			o.ActivationQPS, o.ActivationBurst))
 	}
 	if o.PrometheusAddress != "" {
 		u, err := url.Parse(o.PrometheusAddress)
@@ -110,6 +123,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentReconciles == 0 {
 		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconcile
+	}
+	if o.ActivationQPS == 0 {
+		o.ActivationQPS = DefaultActivationQPS
+	}
+	if o.ActivationBurst == 0 {
+		o.ActivationBurst = DefaultActivationBurst
 	}
 	if o.UptimeFilter == "" {
 		o.UptimeFilter = v1alpha1.DefaultUptimeFilter

@@ -68,7 +68,9 @@ func (s *Scaler) scaleUp(
 }
 
 // scaleUpFromZero resumes KEDA, then writes n replicas if the workload is at zero,
-// recording lastScaledUpTime at the same time. It reports whether it wrote.
+// and records lastScaledUpTime meanwhile. It reports whether it wrote. The
+// record is not waited for: the caller needs only the scale write, and a record
+// that fails is made when the service is switched back to serve.
 func (s *Scaler) scaleUpFromZero(ctx context.Context, w *writers, es *v1alpha1.ElastiService, n int32) (bool, error) {
 	// KEDA's paused-replicas would pull the workload back to zero: its resume
 	// must land first.
@@ -76,17 +78,23 @@ func (s *Scaler) scaleUpFromZero(ctx context.Context, w *writers, es *v1alpha1.E
 		return false, err
 	}
 	at := metav1.Now()
-	recorded := make(chan error, 1)
-	go func() { recorded <- s.patchScaleUpTime(ctx, w, es, at) }()
+	key := client.ObjectKeyFromObject(es)
+	go func() {
+		// Not cut short when the activation that started it returns.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if err := s.patchScaleUpTime(pctx, w, key, at); err != nil {
+			s.log.Error(err, "scale-up not recorded; it will be when the service is switched to serve",
+				"elastiService", key.String())
+		}
+	}()
 	wrote, err := w.targets.scaleFromZero(ctx, es, n)
-	if rerr := <-recorded; rerr != nil {
-		s.log.Error(rerr, "scale-up not recorded; it will be when the service is switched to serve",
-			"elastiService", client.ObjectKeyFromObject(es).String())
-	} else {
-		es.Status.LastScaledUpTime = &at
-	}
+	es.Status.LastScaledUpTime = &at
 	return wrote, err
 }
+
+// recordTimeout bounds a lastScaledUpTime patch made in the background.
+const recordTimeout = 10 * time.Second
 
 // scaledUp reports the outcome of a scale-up write in metrics, logs and events.
 func (s *Scaler) scaledUp(
@@ -128,22 +136,22 @@ func (s *Scaler) prepareScaleUp(ctx context.Context, w *writers, es *v1alpha1.El
 // nothing else, so it is safe beside the reconciler's own status writes.
 func (s *Scaler) recordScaleUp(ctx context.Context, w *writers, es *v1alpha1.ElastiService, at time.Time) error {
 	t := metav1.NewTime(at)
-	if err := s.patchScaleUpTime(ctx, w, es, t); err != nil {
+	if err := s.patchScaleUpTime(ctx, w, client.ObjectKeyFromObject(es), t); err != nil {
 		return err
 	}
 	es.Status.LastScaledUpTime = &t
 	return nil
 }
 
-// patchScaleUpTime writes status.lastScaledUpTime and nothing else; it leaves es
-// alone, so it may run beside other users of es.
-func (s *Scaler) patchScaleUpTime(ctx context.Context, w *writers, es *v1alpha1.ElastiService, t metav1.Time) error {
+// patchScaleUpTime writes status.lastScaledUpTime of the ElastiService key and
+// nothing else.
+func (s *Scaler) patchScaleUpTime(ctx context.Context, w *writers, key client.ObjectKey, t metav1.Time) error {
 	body, err := json.Marshal(map[string]any{"status": map[string]any{"lastScaledUpTime": t}})
 	if err != nil {
 		return fmt.Errorf("failed to encode status patch: %w", err)
 	}
 	target := &v1alpha1.ElastiService{}
-	target.Namespace, target.Name = es.Namespace, es.Name
+	target.Namespace, target.Name = key.Namespace, key.Name
 	err = w.client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, body),
 		client.FieldOwner(FieldManager))
 	if err != nil {

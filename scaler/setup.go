@@ -32,9 +32,6 @@ import (
 // makes.
 const FieldManager = "elasti-scaler"
 
-// activationQPS is the API request rate reserved for activations.
-const activationQPS = 50
-
 // writers reach the API server directly, for the scaler's reads of /scale and
 // ScaledObjects and its writes.
 type writers struct {
@@ -111,7 +108,7 @@ func Setup(mgr manager.Manager, opts Options) (*Scaler, error) {
 	}
 
 	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.QPS, cfg.Burst = activationQPS, 2*activationQPS
+	cfg.QPS, cfg.Burst = opts.ActivationQPS, opts.ActivationBurst
 	ac, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the activation client: %w", err)

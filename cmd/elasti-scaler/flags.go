@@ -51,6 +51,14 @@ func addFlags(fs *flag.FlagSet, o *scaler.Options, mo *scaler.ManagerOptions, r 
 		return err
 	})
 	fs.IntVar(&mo.KubeAPIBurst, "kube-api-burst", scaler.DefaultKubeAPIBurst, "API request burst for reconciles")
+	fs.Func("activation-kube-api-qps", "API requests per second for activations, on top of the reconciles' "+
+		"(default 200)", func(v string) error {
+		q, err := strconv.ParseFloat(v, 32)
+		o.ActivationQPS = float32(q)
+		return err
+	})
+	fs.IntVar(&o.ActivationBurst, "activation-kube-api-burst", scaler.DefaultActivationBurst,
+		"API request burst for activations")
 	fs.StringVar(&mo.LeaseNamespace, "leader-election-namespace", scaler.DefaultLeaseNamespace,
 		"namespace of the leader election Lease (the install namespace)")
 	fs.StringVar(&mo.LeaseName, "leader-election-id", scaler.DefaultLeaseName,
