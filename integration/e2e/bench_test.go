@@ -146,7 +146,7 @@ func report(b *testing.B, overheads, totals []time.Duration) {
 
 // BenchmarkColdStartSequential wakes one service from zero, rounds times.
 func BenchmarkColdStartSequential(b *testing.B) {
-	const rounds = 20
+	const rounds = 50
 	c, _ := system(b)
 	for range b.N {
 		var overheads, totals []time.Duration
@@ -162,21 +162,24 @@ func BenchmarkColdStartSequential(b *testing.B) {
 	}
 }
 
-// BenchmarkColdStartParallel wakes 25 services from zero at once.
+// BenchmarkColdStartParallel wakes 25, then 100, services from zero at once.
 func BenchmarkColdStartParallel(b *testing.B) {
-	const services = 25
-	c, _ := system(b)
-	for range b.N {
-		ns := c.NewNamespace(b)
-		var names []string
-		for i := range services {
-			names = append(names, fmt.Sprintf("par%d", i))
-			deploy(b, c, ns, app{name: names[i], idle: true})
-		}
-		for _, name := range names {
-			waitAtZero(b, c, ns, name)
-		}
-		overheads, totals := coldStarts(b, ns, names)
-		report(b, overheads, totals)
+	for _, services := range []int{25, 100} {
+		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
+			c, _ := system(b)
+			for range b.N {
+				ns := c.NewNamespace(b)
+				var names []string
+				for i := range services {
+					names = append(names, fmt.Sprintf("par%d", i))
+					deploy(b, c, ns, app{name: names[i], idle: true})
+				}
+				for _, name := range names {
+					waitAtZero(b, c, ns, name)
+				}
+				overheads, totals := coldStarts(b, ns, names)
+				report(b, overheads, totals)
+			}
+		})
 	}
 }
