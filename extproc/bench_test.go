@@ -1,18 +1,10 @@
 package extproc
 
 import (
-	"context"
 	"fmt"
 	"runtime"
-	"slices"
-	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/elasti-mesh/elasti/extproc/envoytest"
 )
 
 // The benchmarks below measure figures, not ns/op: run them once each with
@@ -20,26 +12,6 @@ import (
 //	go test ./extproc -run '^$' -bench 'HeldCapacity|PassThrough' -benchtime 1x
 //
 // They report their figures as custom metrics.
-
-// benchClients opens conns connections to env's server, as several Envoy
-// workers would.
-func benchClients(b *testing.B, env *testEnv, conns int) []*envoytest.Client {
-	b.Helper()
-	target := env.conn.Target()
-	out := make([]*envoytest.Client, conns)
-	for i := range out {
-		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = conn.Close() })
-		out[i] = envoytest.New(conn, DefaultMaxMessageTimeout)
-		// Generous, so that a benchmark on a loaded machine measures latency
-		// rather than counting timeouts.
-		out[i].MessageTimeout = benchMessageTimeout
-	}
-	return out
-}
 
 // heapAndStacks is the memory the Go runtime holds for objects and stacks.
 func heapAndStacks() uint64 {
@@ -63,7 +35,7 @@ func BenchmarkHeldCapacity(b *testing.B) {
 
 		before := heapAndStacks()
 		heldStart := time.Now()
-		report := startBenchClient(b, env.conn.Target(), n, conns)
+		report := startBenchClient(b, env.conn.Target(), benchClientJob{N: n, Conns: conns})
 		deadline := time.Now().Add(2 * time.Minute)
 		for env.server.Held(svc) < n {
 			if time.Now().After(deadline) {
@@ -76,11 +48,21 @@ func BenchmarkHeldCapacity(b *testing.B) {
 
 		readyAt := time.Now()
 		env.readiness.SetSlice(svc, "a-1", true)
+		// The server has released them all once none is held: each hold has
+		// ended with its CONTINUE handed to the stream.
+		for env.server.Held(svc) > 0 {
+			if time.Since(readyAt) > time.Minute {
+				b.Fatalf("%d still held a minute after readiness", env.server.Held(svc))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		serverDone := time.Since(readyAt)
 		r := report()
 		if r.Continued != n {
 			b.Fatalf("client process: %d continued, %d failed; want %d continued", r.Continued, r.Failed, n)
 		}
 		b.ReportMetric(float64(growth)/(1<<20), "MiB-growth")
+		b.ReportMetric(float64(serverDone.Milliseconds()), "ms-all-released-server")
 		b.ReportMetric(float64(time.Unix(0, r.LastNanos).Sub(readyAt).Milliseconds()), "ms-last-release")
 		env.stop(b)
 	}
@@ -88,12 +70,13 @@ func BenchmarkHeldCapacity(b *testing.B) {
 
 // BenchmarkPassThrough measures one request-headers round trip (stream open,
 // request_headers, CONTINUE, stream end) for a ready service, at fixed
-// arrival rates and flat out. Latency counts from each request's scheduled
-// start, so a stalled sender shows up as latency.
+// arrival rates and flat out, with the Envoy side in a child process. Latency
+// counts from each request's scheduled start, so a stalled sender shows up as
+// latency.
 func BenchmarkPassThrough(b *testing.B) {
-	for _, rate := range []int{1000, 5000, 0} {
+	for _, rate := range []int{1000, 5000, -1} {
 		name := fmt.Sprintf("rate=%d", rate)
-		if rate == 0 {
+		if rate < 0 {
 			name = "rate=max"
 		}
 		b.Run(name, func(b *testing.B) {
@@ -104,10 +87,13 @@ func BenchmarkPassThrough(b *testing.B) {
 				for !env.readiness.Released(ServiceKey{"ns", "a"}) {
 					time.Sleep(time.Millisecond)
 				}
-				clients := benchClients(b, env, 8)
-				lat, elapsed := passThroughLoad(b, clients, rate, 3*time.Second)
-				slices.Sort(lat)
-				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+				r := startBenchClient(b, env.conn.Target(),
+					benchClientJob{Conns: 8, Rate: rate, Duration: 3 * time.Second})()
+				if r.Failed > 0 || r.Continued == 0 {
+					b.Fatalf("client process: %d continued, %d failed; want none failed", r.Continued, r.Failed)
+				}
+				lat := r.Latencies
+				b.ReportMetric(float64(len(lat))/r.Elapsed.Seconds(), "req/s")
 				b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 				b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 				env.stop(b)
@@ -117,52 +103,3 @@ func BenchmarkPassThrough(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// passThroughLoad sends requests for dur: at rate per second on a fixed
-// schedule, or, with rate 0, from 64 workers back to back. It returns each
-// request's latency and the time taken.
-func passThroughLoad(
-	b *testing.B,
-	clients []*envoytest.Client,
-	rate int,
-	dur time.Duration,
-) ([]time.Duration, time.Duration) {
-	req := holdRequest("ns", "a")
-	var mu sync.Mutex // guards lat
-	var lat []time.Duration
-	one := func(c *envoytest.Client, from time.Time) {
-		res, err := c.Do(context.Background(), req)
-		if err != nil || !res.Continued {
-			b.Errorf("Do() = %+v, %v", res, err)
-			return
-		}
-		d := time.Since(from)
-		mu.Lock()
-		lat = append(lat, d)
-		mu.Unlock()
-	}
-
-	var wg sync.WaitGroup
-	start := time.Now()
-	if rate == 0 {
-		for w := range 64 {
-			wg.Go(func() {
-				for time.Since(start) < dur {
-					one(clients[w%len(clients)], time.Now())
-				}
-			})
-		}
-	} else {
-		interval := time.Second / time.Duration(rate)
-		total := int(dur / interval)
-		for i := range total {
-			at := start.Add(time.Duration(i) * interval)
-			time.Sleep(time.Until(at))
-			wg.Go(func() { one(clients[i%len(clients)], at) })
-		}
-	}
-	wg.Wait()
-	return lat, time.Since(start)
-}
-
-var benchMessageTimeout = time.Minute
