@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/elasti-mesh/elasti/extproc"
+	"github.com/elasti-mesh/elasti/internal/flagvalue"
 	"github.com/elasti-mesh/elasti/internal/logging"
 )
 
@@ -74,14 +74,7 @@ func addFlags(fs *flag.FlagSet, o *extproc.Options) {
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&o.ScalerAddress, "scaler-address", extproc.DefaultScalerAddress,
 		"gRPC target of elasti-scaler's activation API (round_robin over what it resolves to)")
-	fs.Func("namespaces", "comma-separated namespaces to watch (default: all)", func(s string) error {
-		for _, ns := range strings.Split(s, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				o.Namespaces = append(o.Namespaces, ns)
-			}
-		}
-		return nil
-	})
+	flagvalue.Namespaces(fs, "namespaces", "comma-separated namespaces to watch (default: all)", &o.Namespaces)
 	fs.DurationVar(&o.PropagationDelay, "propagation-delay", extproc.DefaultPropagationDelay,
 		"how long a service must have ready endpoints before held requests are released, "+
 			"so that every proxy has the endpoints; set it above the mesh's endpoint push time")

@@ -3,9 +3,9 @@ package main
 import (
 	"flag"
 	"strconv"
-	"strings"
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
+	"github.com/elasti-mesh/elasti/internal/flagvalue"
 	"github.com/elasti-mesh/elasti/istio"
 	"github.com/elasti-mesh/elasti/scaler"
 )
@@ -65,13 +65,6 @@ func addFlags(fs *flag.FlagSet, o *scaler.Options, mo *scaler.ManagerOptions, r 
 		"name of the leader election Lease")
 
 	fs.StringVar(&r.ClusterDomain, "cluster-domain", istio.DefaultClusterDomain, "the cluster's DNS domain")
-	fs.Func("route-namespaces", "comma-separated namespaces whose VirtualServices the scaler may rewrite "+
-		"(default: all)", func(v string) error {
-		for _, ns := range strings.Split(v, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				r.Namespaces = append(r.Namespaces, ns)
-			}
-		}
-		return nil
-	})
+	flagvalue.Namespaces(fs, "route-namespaces", "comma-separated namespaces whose VirtualServices the "+
+		"scaler may rewrite (default: all)", &r.Namespaces)
 }
