@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/elasti-mesh/elasti/api/v1alpha1"
+	"github.com/elasti-mesh/elasti/integration/cluster"
 )
 
 // The package's tests share one real kube-apiserver (with etcd) that serves the
@@ -64,19 +65,19 @@ func startEnv() (*envtest.Environment, error) {
 		return nil, err
 	}
 	repoRoot = root
-	assets, err := controlPlaneAssets(ctx)
+	assets, err := cluster.FindAssets(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	crds, err := thirdPartyCRDs(ctx)
+	// The project's CRD, Istio's from the istio.io/api module this project builds
+	// with, and KEDA's, as the local test cluster installs them.
+	crds, err := cluster.CRDFiles(ctx, root, nil)
 	if err != nil {
 		return nil, err
 	}
 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests", "crd")},
-		ErrorIfCRDPathMissing: true,
 		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: crds, ErrorIfPathMissing: true},
 	}
 	cfg, err := env.Start()
@@ -105,15 +106,6 @@ func startEnv() (*envtest.Environment, error) {
 	return env, nil
 }
 
-// controlPlaneAssets returns KUBEBUILDER_ASSETS, or else the folder
-// hack/controlplane.sh prints (it builds only when its cache is empty).
-func controlPlaneAssets(ctx context.Context) (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	return runScript(ctx, filepath.Join(repoRoot, "hack", "controlplane.sh"))
-}
-
 // runScript runs a hack/ script and returns the last line it printed.
 func runScript(ctx context.Context, path string) (string, error) {
 	cmd := exec.CommandContext(ctx, path)
@@ -125,48 +117,6 @@ func runScript(ctx context.Context, path string) (string, error) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1], nil
-}
-
-// kedaModule is the KEDA release whose ScaledObject CRD the samples are checked
-// against; it is read from the Go module cache.
-const kedaModule = "github.com/kedacore/keda/v2@v2.20.2"
-
-// thirdPartyCRDs returns the CRD files of Istio (from the istio.io/api module this
-// project builds with) and of KEDA's ScaledObject.
-func thirdPartyCRDs(ctx context.Context) ([]string, error) {
-	istioDir, err := goOutput(ctx, repoRoot, "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
-	if err != nil {
-		return nil, err
-	}
-	// Outside any module, so that the download leaves this project's go.mod alone.
-	kedaDir, err := goOutput(ctx, os.TempDir(), "mod", "download", "-json", kedaModule)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := jsonField(kedaDir, "Dir")
-	if err != nil {
-		return nil, err
-	}
-	return []string{
-		filepath.Join(istioDir, "kubernetes", "customresourcedefinitions.gen.yaml"),
-		filepath.Join(dir, "config", "crd", "bases", "keda.sh_scaledobjects.yaml"),
-	}, nil
-}
-
-// goOutput runs the go command in dir and returns its trimmed standard output.
-func goOutput(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	if dir == os.TempDir() {
-		cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=on")
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go %s: %w: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // createNamespace creates a namespace for one test and deletes it at the end.

@@ -35,10 +35,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// findAssets returns the folder holding etcd, kube-apiserver and
+// FindAssets returns the folder holding etcd, kube-apiserver and
 // kube-controller-manager: KUBEBUILDER_ASSETS if set, otherwise the folder
 // hack/controlplane.sh prints (it builds only when its cache is empty).
-func findAssets(ctx context.Context, root string) (string, error) {
+func FindAssets(ctx context.Context, root string) (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
 		script := filepath.Join(root, "hack", "controlplane.sh")
@@ -103,10 +103,10 @@ func buildTestApp(ctx context.Context, root, dir string) (string, error) {
 	return out, nil
 }
 
-// crdFiles lists the CRD YAML files to install: Istio's from the istio.io/api module,
+// CRDFiles lists the CRD YAML files a test cluster installs: Istio's from the istio.io/api module,
 // KEDA's ScaledObject and TriggerAuthentication from the KEDA module, and every YAML
 // file in dirs (nil means the repository's manifests/crd, if that folder exists).
-func crdFiles(ctx context.Context, root string, dirs []string) ([]string, error) {
+func CRDFiles(ctx context.Context, root string, dirs []string) ([]string, error) {
 	istioDir, err := goCommand(ctx, root, "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
 	if err != nil {
 		return nil, fmt.Errorf("failed to locate istio.io/api: %w", err)

@@ -10,8 +10,8 @@ import (
 // binaries fails with the command that builds them.
 func TestMissingAssetsSayWhatToRun(t *testing.T) {
 	t.Setenv("KUBEBUILDER_ASSETS", t.TempDir())
-	_, err := findAssets(t.Context(), t.TempDir())
+	_, err := FindAssets(t.Context(), t.TempDir())
 	if !errors.Is(err, errNoAssets) || !strings.Contains(err.Error(), "hack/controlplane.sh") {
-		t.Errorf("findAssets() error = %v, want errNoAssets naming hack/controlplane.sh", err)
+		t.Errorf("FindAssets() error = %v, want errNoAssets naming hack/controlplane.sh", err)
 	}
 }

@@ -145,7 +145,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	if c.opts.AssetsDir == "" {
-		if c.opts.AssetsDir, err = findAssets(ctx, root); err != nil {
+		if c.opts.AssetsDir, err = FindAssets(ctx, root); err != nil {
 			return err
 		}
 	}
@@ -156,7 +156,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	var crdPaths []string
 	side.Go(func() { c.TestAppPath, buildErr = buildTestApp(ctx, root, c.Dir) })
 	side.Go(func() { promErr = c.startPrometheus(ctx) })
-	side.Go(func() { crdPaths, crdErr = crdFiles(ctx, root, c.opts.CRDDirs) })
+	side.Go(func() { crdPaths, crdErr = CRDFiles(ctx, root, c.opts.CRDDirs) })
 
 	etcdURL, err := c.startEtcd(ctx)
 	if err != nil {

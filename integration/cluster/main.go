@@ -114,7 +114,7 @@ func Shared(t testing.TB) *Cluster {
 		if shared.opts.AssetsDir == "" {
 			root, err := moduleRoot(context.Background())
 			if err == nil {
-				shared.opts.AssetsDir, err = findAssets(context.Background(), root)
+				shared.opts.AssetsDir, err = FindAssets(context.Background(), root)
 			}
 			if err != nil {
 				shared.err = err

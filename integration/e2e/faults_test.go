@@ -140,3 +140,30 @@ func TestScalerKilledDuringActivation(t *testing.T) {
 		t.Errorf("%d of 10 held requests succeeded after the leader was killed (failures %v), want all", ok, failed)
 	}
 }
+
+// TestActivationWaitsForNewLeader: the leading elasti-scaler is killed before
+// anything is held, so the activation calls of a cold start find no leader (the
+// replica left answers UNAVAILABLE until the lease it waits for expires).
+// elasti-extproc keeps calling while the requests are held, and the activation
+// lands once the new leader is elected: every request succeeds.
+func TestActivationWaitsForNewLeader(t *testing.T) {
+	c, s := system(t)
+	ns := c.NewNamespace(t)
+	deploy(t, c, ns, app{name: "leaderless", idle: true})
+	waitAtZero(t, c, ns, "leaderless")
+	keepUp(t, c, ns, "leaderless")
+
+	if _, err := s.StartScaler(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	s.KillScaler(0)
+	s.KillScaler(1)
+
+	results := coldRequests(s.ProxyURL, "leaderless."+ns, 10)
+	ok, failed := countOK(results)
+	if ok != 10 {
+		t.Fatalf("%d of 10 held requests succeeded across the leader election (failures %v), want all", ok, failed)
+	}
+	t.Logf("served %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
+}
