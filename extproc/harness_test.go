@@ -126,7 +126,13 @@ func startEnv(t testing.TB, opts Options, scaler *fakeScaler) *testEnv {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	env.cancel = cancel
-	env.serving = Start(ctx, env.server, lis, opts.DrainTimeout)
+	// The shipped server options, so that tests and benchmarks run the server
+	// as elasti-extproc does.
+	grpcOpts, err := grpcServerOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.serving = Start(ctx, env.server, lis, opts.DrainTimeout, grpcOpts...)
 
 	env.conn, err = grpc.NewClient(lis.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
