@@ -51,7 +51,10 @@ test: deps ## Every test, against the real control plane and Prometheus.
 
 .PHONY: sandbox
 sandbox: deps ## Run elasti on a local cluster and show a cold start; Ctrl-C stops it.
-	KUBEBUILDER_ASSETS=$(CONTROLPLANE) $(GO) run ./integration/cmd/sandbox
+	$(GO) build -o bin/sandbox ./integration/cmd/sandbox
+	@# Run the binary itself rather than through go run, which exits 1 on Ctrl-C
+	@# even when the program stopped cleanly.
+	@KUBEBUILDER_ASSETS=$(CONTROLPLANE) bin/sandbox
 
 .PHONY: help
 help:
