@@ -23,23 +23,7 @@ func TestScaleWriteRetriesConflicts(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
 	ctx := context.Background()
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](0),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "none"}}},
-			},
-		},
-	}
-	if err := c.Client.Create(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
-		Spec: v1alpha1.ElastiServiceSpec{ScaleTargetRef: v1alpha1.ScaleTargetRef{
-			APIVersion: "apps/v1", Kind: "Deployment", Name: "app"}}}
+	d, es := createTargetAtZero(t, c, ns)
 
 	tg := &targets{client: c.Client}
 	calls := 0
@@ -84,23 +68,7 @@ func TestScaleFromZero(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
 	ctx := context.Background()
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](0),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "none"}}},
-			},
-		},
-	}
-	if err := c.Client.Create(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
-		Spec: v1alpha1.ElastiServiceSpec{ScaleTargetRef: v1alpha1.ScaleTargetRef{
-			APIVersion: "apps/v1", Kind: "Deployment", Name: "app"}}}
+	d, es := createTargetAtZero(t, c, ns)
 	tg := &targets{client: c.Client}
 	replicas := func() int32 {
 		t.Helper()
@@ -131,4 +99,33 @@ func TestScaleFromZero(t *testing.T) {
 	if !errors.As(err, &te) || te.reason != reasonTargetNotFound {
 		t.Fatalf("scaleFromZero() of a missing Deployment = %v, want a %s targetError", err, reasonTargetNotFound)
 	}
+}
+
+// createTargetAtZero creates a Deployment "app" at zero replicas in ns, whose
+// pods never run (the node has no program for image "none"), and returns it with
+// an ElastiService, not created, that targets it.
+func createTargetAtZero(
+	t *testing.T,
+	c *cluster.Cluster,
+	ns string,
+) (*appsv1.Deployment, *v1alpha1.ElastiService) {
+	t.Helper()
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](0),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "none"}}},
+			},
+		},
+	}
+	if err := c.Client.Create(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	es := &v1alpha1.ElastiService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+		Spec: v1alpha1.ElastiServiceSpec{ScaleTargetRef: v1alpha1.ScaleTargetRef{
+			APIVersion: "apps/v1", Kind: "Deployment", Name: "app"}}}
+	return d, es
 }
