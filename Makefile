@@ -31,7 +31,8 @@ verify-generate: generate ## Fail if generated files differ from what is committ
 		echo "$$changed"; exit 1; }
 
 .PHONY: lint
-lint: ## go vet, staticcheck, gofmt and buf lint.
+lint: ## go vet, staticcheck, gofmt, buf lint, and a tidy go.mod.
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
