@@ -12,7 +12,8 @@ import (
 
 // TestAnswersEveryMessage sends, on one stream each, sequences Envoy may send
 // (including a misconfigured filter's response-phase messages and messages out
-// of the usual order) and checks each gets the matching CONTINUE answer.
+// of the usual order) and checks each gets the matching CONTINUE answer, and
+// that the server ends the stream once request_headers is answered.
 func TestAnswersEveryMessage(t *testing.T) {
 	checkLeaks(t)
 	env := startEnv(t, Options{}, nil)
@@ -59,29 +60,31 @@ func TestAnswersEveryMessage(t *testing.T) {
 	tests := []struct {
 		name  string
 		steps []step
+		// serverEnds: the last step is request_headers, after whose answer
+		// the server ends the stream with OK on its own.
+		serverEnds bool
 	}{
-		{"headers without header map", []step{{reqHeaders(&extprocv3.HttpHeaders{}, nil), wantReqHeaders}}},
-		{"nil headers message", []step{{reqHeaders(nil, nil), wantReqHeaders}}},
+		{"headers without header map", []step{{reqHeaders(&extprocv3.HttpHeaders{}, nil), wantReqHeaders}}, true},
+		{"nil headers message", []step{{reqHeaders(nil, nil), wantReqHeaders}}, true},
 		{"unknown and mistyped attributes", []step{{reqHeaders(&extprocv3.HttpHeaders{
 			Headers: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{{Key: ":path"}, nil}}},
-			map[string]*structpb.Struct{FilterAttributesKey: weird, "other": nil}), wantReqHeaders}}},
-		{"response headers from a misconfigured filter", []step{
-			{reqHeaders(&extprocv3.HttpHeaders{}, nil), wantReqHeaders},
+			map[string]*structpb.Struct{FilterAttributesKey: weird, "other": nil}), wantReqHeaders}}, true},
+		{"response phase from a filter that skips request headers", []step{
 			{msg[wantRespHeaders], wantRespHeaders},
 			{msg[wantRespBody], wantRespBody},
 			{msg[wantRespTrailers], wantRespTrailers},
-		}},
+		}, false},
 		{"body and trailers before headers", []step{
 			{msg[wantReqBody], wantReqBody},
 			{msg[wantReqTrailers], wantReqTrailers},
 			{reqHeaders(&extprocv3.HttpHeaders{}, nil), wantReqHeaders},
-		}},
+		}, true},
 		{"empty message then observability mode", []step{
 			{&extprocv3.ProcessingRequest{}, wantNothing},
 			{&extprocv3.ProcessingRequest{ObservabilityMode: true,
 				Request: msg[wantReqBody].Request}, wantNothing},
 			{msg[wantRespHeaders], wantRespHeaders},
-		}},
+		}, false},
 	}
 	raw := extprocv3.NewExternalProcessorClient(env.conn)
 	for _, tt := range tests {
@@ -122,6 +125,13 @@ func TestAnswersEveryMessage(t *testing.T) {
 				if !ok {
 					t.Errorf("step %d: answer = %v, want kind %d", i, resp, s.want)
 				}
+			}
+			// io.EOF from Recv is the end of the stream with status OK.
+			if tt.serverEnds {
+				if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+					t.Errorf("after the request_headers answer: Recv() error = %v, want EOF (the server ends the stream)", err)
+				}
+				return
 			}
 			if err := stream.CloseSend(); err != nil {
 				t.Fatal(err)

@@ -81,8 +81,18 @@ func (s *Server) expireHolds() {
 	s.expiredOnce.Do(func() { close(s.expired) })
 }
 
-// Process answers every message Envoy sends on one stream, in order. A stream
-// that ends from Envoy's side (EOF or cancellation) ends the call.
+// Process answers every message Envoy sends on one stream, in order, and ends
+// the stream with OK once request_headers is answered. A stream that ends from
+// Envoy's side (EOF or cancellation) ends the call.
+//
+// The decision is made on request_headers and nothing after it needs us, so
+// the stream closes there: Envoy takes a clean close as the end of external
+// processing for that request and goes on without it. Otherwise the stream
+// lives as long as the HTTP request, a WebSocket or a long download through the
+// hold route pins a stream here, a drain waits for it, and a restart resets it
+// (which Envoy, without failure_mode_allow, turns into a reset of a request
+// that is already being answered). A misconfigured filter that sends other
+// messages before request_headers still gets each of them answered.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
 	s.metrics.streamOpened()
 	ctx := stream.Context()
@@ -100,10 +110,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		if req.GetObservabilityMode() {
 			continue
 		}
-		resp, err := s.answer(ctx, stream, req)
-		if err != nil {
-			return err
+		if req.GetRequestHeaders() != nil {
+			return s.answerHeaders(ctx, stream, req)
 		}
+		resp := continueResponse(req)
 		if resp == nil {
 			continue
 		}
@@ -113,27 +123,29 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	}
 }
 
-// answer returns the response to one message, or nil when none is due.
-func (s *Server) answer(
+// answerHeaders decides on request_headers, holding the request if its
+// service is not ready, and sends the answer.
+func (s *Server) answerHeaders(
 	ctx context.Context,
 	stream extprocv3.ExternalProcessor_ProcessServer,
 	req *extprocv3.ProcessingRequest,
-) (*extprocv3.ProcessingResponse, error) {
-	if req.GetRequestHeaders() == nil {
-		return continueResponse(req), nil
-	}
-
+) error {
 	r := RequestFromProcessing(req)
 	d := Decide(&r, s.snapshot)
+	var resp *extprocv3.ProcessingResponse
 	switch d.Action {
 	case ActionRespond:
 		s.log.V(1).Info("Answering probe", "target", r.Target.String(), "status", d.Response.Status)
-		return immediate(d.Response), nil
+		resp = immediate(d.Response)
 	case ActionHold:
-		return s.hold(ctx, stream, d.Target)
+		var err error
+		if resp, err = s.hold(ctx, stream, d.Target); err != nil {
+			return err
+		}
 	default:
-		return continueResponse(req), nil
+		resp = continueResponse(req)
 	}
+	return stream.Send(resp)
 }
 
 // snapshot is the lookup Decide reads.

@@ -130,8 +130,10 @@ func (c *Client) Do(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	}
 
-	// The HTTP request is done with ext_proc: close our side and wait for the
-	// server to end the stream, as Envoy's filter does when it is destroyed.
+	// The HTTP request is done with ext_proc: close our side, as Envoy does once
+	// no more processing is due (older releases only when the filter is
+	// destroyed), and wait for the stream to end with OK. elasti-extproc ends it
+	// on its own after the answer, so the close may already be there.
 	_ = stream.CloseSend()
 	<-readerDone
 	if err := <-errc; !errors.Is(err, io.EOF) {

@@ -18,9 +18,11 @@
 //     modes, per-route overrides by route name, request attributes, the message
 //     timeout (200 ms by default) and max_message_timeout with
 //     override_message_timeout honoured once per processing state, 504 on a
-//     message timeout and 500 on a stream error unless failure_mode_allow,
-//     immediate responses, header mutations, and clear_route_cache acting only
-//     when the same response mutates headers.
+//     message timeout and 500 on a stream error unless failure_mode_allow, a
+//     stream the server ends with OK taken as the end of processing (the
+//     request goes on unmodified and nothing more is sent for it), immediate
+//     responses, header mutations, and clear_route_cache acting only when the
+//     same response mutates headers.
 //   - istio_requests_total with Istio's label names, for Prometheus to scrape.
 //
 // What it does not do: TLS, retries, outlier detection, circuit breaking, body

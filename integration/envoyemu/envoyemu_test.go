@@ -304,6 +304,10 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 		{name: "override above max_message_timeout is ignored",
 			steps:      []step{{resp: override(time.Minute)}, {after: 3 * time.Second, resp: continueHeaders(nil, false)}},
 			wantStatus: 504, minTime: 950 * time.Millisecond, maxTime: 2500 * time.Millisecond},
+		{name: "stream ended with OK before an answer: continue",
+			steps: []step{{}}, wantStatus: 200, wantApp: "app"},
+		{name: "stream ended with OK after the answer: continue",
+			steps: []step{{resp: continueHeaders(nil, false)}, {}}, wantStatus: 200, wantApp: "app"},
 		{name: "stream error: 500", steps: []step{{err: io.ErrUnexpectedEOF}}, wantStatus: 500},
 		{name: "stream error with failure_mode_allow: continue", change: allowFailure,
 			steps: []step{{err: io.ErrUnexpectedEOF}}, wantStatus: 200, wantApp: "app"},
@@ -343,6 +347,78 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 			}
 			if took < tt.minTime || (tt.maxTime > 0 && took > tt.maxTime) {
 				t.Errorf("answered after %v, want between %v and %v", took, tt.minTime, tt.maxTime)
+			}
+		})
+	}
+}
+
+// TestResponseHeadersPhase pins the response_headers step on a hold route that
+// sends response headers: an answer's mutation is applied, and a stream the
+// server ended with OK after request_headers sends nothing more and fails
+// nothing.
+func TestResponseHeadersPhase(t *testing.T) {
+	c := cluster.Shared(t)
+	ns := c.NewNamespace(t)
+	deployApp(t, c, ns, "app", 1)
+	if err := c.Client.Create(context.Background(), virtualService(ns, "app", holdRoute, "app")); err != nil {
+		t.Fatal(err)
+	}
+	filter := holdFilter(func(f *extprocv3.ExternalProcessor) { f.MessageTimeout = durationpb.New(time.Second) })
+	filter.PerRoute[holdRoute].GetOverrides().ProcessingMode.ResponseHeaderMode = extprocv3.ProcessingMode_SEND
+
+	added := &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_ResponseHeaders{
+		ResponseHeaders: &extprocsvc.HeadersResponse{Response: &extprocsvc.CommonResponse{
+			HeaderMutation: &extprocsvc.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
+				Header: &corev3.HeaderValue{Key: "x-added", RawValue: []byte("yes")},
+			}}},
+		}},
+	}}
+	tests := []struct {
+		name string
+		// endAfterHeaders ends the stream with OK after answering
+		// request_headers; otherwise response_headers is answered with added.
+		endAfterHeaders bool
+		wantAdded       string
+		wantMessages    int32
+	}{
+		{name: "answered: the mutation is applied", wantAdded: "yes", wantMessages: 2},
+		{name: "ended after request_headers: nothing more is sent", endAfterHeaders: true, wantMessages: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var messages atomic.Int32
+			ep := startExtProc(t, func(stream extprocsvc.ExternalProcessor_ProcessServer) error {
+				for {
+					req, err := stream.Recv()
+					if err != nil {
+						return nil
+					}
+					messages.Add(1)
+					resp := added
+					if req.GetRequestHeaders() != nil {
+						resp = continueHeaders(nil, false)
+					}
+					if err := stream.Send(resp); err != nil {
+						return err
+					}
+					if tt.endAfterHeaders {
+						return nil
+					}
+				}
+			})
+			p, base := startProxy(t, c, envoyemu.Options{SourceNamespace: ns, Filter: filter, ExtProcAddress: ep.addr})
+			waitForRoute(t, p, "app", holdRoute)
+
+			resp := get(t, base, "app", "/", nil)
+			_, _ = io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || servedBy(resp) != "app" {
+				t.Errorf("status %d served by %q, want 200 by app", resp.StatusCode, servedBy(resp))
+			}
+			if got := resp.Header.Get("x-added"); got != tt.wantAdded {
+				t.Errorf("x-added = %q, want %q", got, tt.wantAdded)
+			}
+			if got := messages.Load(); got != tt.wantMessages {
+				t.Errorf("ext_proc received %d messages, want %d", got, tt.wantMessages)
 			}
 		})
 	}

@@ -2,7 +2,9 @@ package envoyemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -84,6 +86,10 @@ const (
 	outcomeTimeout                   // the message timeout passed
 	outcomeStreamFail                // the stream failed or sent something invalid
 	outcomeClientGone                // the downstream request was cancelled
+	// outcomeStreamEnded: the server ended the stream with OK. Envoy takes that
+	// as the end of external processing: the request goes on unmodified and no
+	// further message is sent for it.
+	outcomeStreamEnded
 )
 
 // extProcStream is the ext_proc gRPC stream of one HTTP request. Envoy opens it
@@ -98,6 +104,9 @@ type extProcStream struct {
 	closed <-chan struct{}
 	recv   chan recvResult
 	done   chan struct{}
+	// ended is set once the server's OK close was seen; used only by the
+	// request's own goroutine.
+	ended bool
 }
 
 type recvResult struct {
@@ -149,7 +158,12 @@ func (s *extProcStream) exchange(
 	ctx context.Context,
 	req *extprocsvc.ProcessingRequest,
 ) (*extprocsvc.ProcessingResponse, outcome) {
-	if err := s.stream.Send(req); err != nil {
+	if s.ended {
+		return nil, outcomeStreamEnded
+	}
+	// Send reports io.EOF when the server has already ended the stream; the
+	// status it ended with comes from the reader.
+	if err := s.stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
 		return nil, outcomeStreamFail
 	}
 	timer := time.NewTimer(s.p.messageTimeout)
@@ -162,6 +176,10 @@ func (s *extProcStream) exchange(
 		case <-timer.C:
 			return nil, outcomeTimeout
 		case r := <-s.recv:
+			if errors.Is(r.err, io.EOF) {
+				s.ended = true
+				return nil, outcomeStreamEnded
+			}
 			if r.err != nil {
 				return nil, outcomeStreamFail
 			}

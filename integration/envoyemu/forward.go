@@ -147,6 +147,8 @@ func (p *Proxy) processResponseHeaders(ctx context.Context, resp *http.Response,
 		return &localResponse{status: status}
 	}
 	switch out {
+	case outcomeStreamEnded:
+		return nil
 	case outcomeTimeout:
 		return fail(http.StatusGatewayTimeout)
 	case outcomeStreamFail, outcomeClientGone:

@@ -129,6 +129,8 @@ func (p *Proxy) handleRequestHeadersAnswer(
 	case outcomeStreamFail:
 		p.extProcFailed(w, st, http.StatusInternalServerError)
 		return
+	case outcomeStreamEnded:
+		return
 	}
 
 	switch v := resp.GetResponse().(type) {
