@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -278,6 +280,44 @@ func TestGracefulDrain(t *testing.T) {
 		}
 	}
 	env.stop(t)
+}
+
+// TestDrainSkipsAnsweredStreams pins that an answered request leaves nothing
+// for a drain to wait for, even under a proxy that keeps its side of the stream
+// open for the whole HTTP request (Envoy releases older than those that close
+// the stream once processing is done).
+func TestDrainSkipsAnsweredStreams(t *testing.T) {
+	checkLeaks(t)
+	env := startEnv(t, Options{DrainTimeout: time.Minute}, nil)
+	env.dir.Upsert(testES("ns", "a"))
+	env.readiness.SetSlice(ServiceKey{"ns", "a"}, "a-1", true)
+	waitFor(t, "service released", 5*time.Second, func() bool { return env.readiness.Released(ServiceKey{"ns", "a"}) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := extprocv3.NewExternalProcessorClient(env.conn).Process(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(envoytest.Headers(holdRequest("ns", "a"))); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetRequestHeaders() == nil {
+		t.Fatalf("Recv() = %v, %v, want the request_headers answer", resp, err)
+	}
+	// Our side stays open, as a long download through the hold route would
+	// keep it; the server has ended the stream already.
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Recv() after the answer = %v, want EOF", err)
+	}
+
+	drained := make(chan struct{})
+	go func() { env.stop(t); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain was still waiting 10s after it began, with nothing held")
+	}
 }
 
 func TestDrainTimeoutAnswersHeld(t *testing.T) {
