@@ -89,10 +89,10 @@ func (s *Server) expireHolds() {
 // the stream closes there: Envoy takes a clean close as the end of external
 // processing for that request and goes on without it. Otherwise the stream
 // lives as long as the HTTP request, a WebSocket or a long download through the
-// hold route pins a stream here, a drain waits for it, and a restart resets it
-// (which Envoy, without failure_mode_allow, turns into a reset of a request
-// that is already being answered). A misconfigured filter that sends other
-// messages before request_headers still gets each of them answered.
+// hold route pins a stream here, a drain waits for it, and a restart resets it,
+// which Envoy without failure_mode_allow counts as a failed request. A
+// misconfigured filter that sends other messages before request_headers still
+// gets each of them answered.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
 	s.metrics.streamOpened()
 	ctx := stream.Context()
