@@ -316,7 +316,8 @@ func TestDrainSkipsAnsweredStreams(t *testing.T) {
 	select {
 	case <-drained:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the drain was still waiting 10s after it began, with nothing held")
+		t.Error("the drain was still waiting 10s after it began, with nothing held")
+		<-drained // ends with the drain timeout; the test must outlive the stop
 	}
 }
 
