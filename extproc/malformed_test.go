@@ -1,9 +1,11 @@
 package extproc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -89,7 +91,11 @@ func TestAnswersEveryMessage(t *testing.T) {
 	raw := extprocv3.NewExternalProcessorClient(env.conn)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stream, err := raw.Process(t.Context())
+			// Bounded, so that a server that never ends the stream fails the
+			// test instead of hanging it.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			stream, err := raw.Process(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,6 +68,16 @@ func virtualService(ns, host, name, dest string) *istionetworking.VirtualService
 	return vs
 }
 
+// deployOnHoldRoute deploys the test app as name, with one replica, behind a
+// VirtualService whose only route is the hold route.
+func deployOnHoldRoute(t *testing.T, c *cluster.Cluster, ns, name string) {
+	t.Helper()
+	deployApp(t, c, ns, name, 1)
+	if err := c.Client.Create(context.Background(), virtualService(ns, name, holdRoute, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func continueHeaders(mutation *extprocsvc.HeaderMutation, clearCache bool) *extprocsvc.ProcessingResponse {
 	return &extprocsvc.ProcessingResponse{Response: &extprocsvc.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extprocsvc.HeadersResponse{Response: &extprocsvc.CommonResponse{
@@ -188,11 +198,8 @@ func TestNoHealthyUpstreamAndEndpointLag(t *testing.T) {
 func TestExtProcOnlyOnHoldRoute(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
-	deployApp(t, c, ns, "held", 1)
+	deployOnHoldRoute(t, c, ns, "held")
 	deployApp(t, c, ns, "plain", 1)
-	if err := c.Client.Create(context.Background(), virtualService(ns, "held", holdRoute, "held")); err != nil {
-		t.Fatal(err)
-	}
 
 	var gotAttrs map[string]string
 	ep := startExtProc(t, func(stream extprocsvc.ExternalProcessor_ProcessServer) error {
@@ -359,10 +366,7 @@ func TestExtProcEnvoySemantics(t *testing.T) {
 func TestResponseHeadersPhase(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
-	deployApp(t, c, ns, "app", 1)
-	if err := c.Client.Create(context.Background(), virtualService(ns, "app", holdRoute, "app")); err != nil {
-		t.Fatal(err)
-	}
+	deployOnHoldRoute(t, c, ns, "app")
 	filter := holdFilter(func(f *extprocv3.ExternalProcessor) { f.MessageTimeout = durationpb.New(time.Second) })
 	filter.PerRoute[holdRoute].GetOverrides().ProcessingMode.ResponseHeaderMode = extprocv3.ProcessingMode_SEND
 
@@ -492,10 +496,7 @@ func TestRouteSnapshot(t *testing.T) {
 func TestBodiesStreamThroughHoldRoute(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
-	deployApp(t, c, ns, "echo", 1)
-	if err := c.Client.Create(context.Background(), virtualService(ns, "echo", holdRoute, "echo")); err != nil {
-		t.Fatal(err)
-	}
+	deployOnHoldRoute(t, c, ns, "echo")
 	ep := startExtProc(t, answer(step{resp: continueHeaders(nil, false)}))
 	p, base := startProxy(t, c, envoyemu.Options{
 		SourceNamespace: ns, Filter: holdFilter(nil), ExtProcAddress: ep.addr,
@@ -617,10 +618,7 @@ func (b *bufferWriter) WriteHeader(int)             {}
 func TestUpgradesAndGRPCThroughHoldRoute(t *testing.T) {
 	c := cluster.Shared(t)
 	ns := c.NewNamespace(t)
-	deployApp(t, c, ns, "duplex", 1)
-	if err := c.Client.Create(context.Background(), virtualService(ns, "duplex", holdRoute, "duplex")); err != nil {
-		t.Fatal(err)
-	}
+	deployOnHoldRoute(t, c, ns, "duplex")
 	ep := startExtProc(t, answer(step{resp: continueHeaders(nil, false)}))
 	p, base := startProxy(t, c, envoyemu.Options{
 		SourceNamespace: ns, Filter: holdFilter(nil), ExtProcAddress: ep.addr,
